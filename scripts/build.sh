@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Release build into build/ (binary at build/bin/augur). Extra args go to CMake, e.g.
+#   scripts/build.sh -DAUGUR_CUDA=OFF
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
+export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
+if [ ! -f build/build.ninja ] || [ $# -gt 0 ]; then
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+fi
+cmake --build build -j"${AUGUR_JOBS:-$(nproc)}"
+echo "build: ok -> build/bin/augur"
