@@ -1,0 +1,134 @@
+// augur generate: load a checkpoint, encode the prompt, generate with the KV cache
+// (core/sampling.h Generate), stream the text to stdout and the speed to stderr.
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "core/checkpoint.h"
+#include "core/device.h"
+#include "core/sampling.h"
+#include "core/tokenizer.h"
+
+namespace augur::cli {
+namespace {
+
+// Prints the decoded text as it grows, holding back a trailing partial UTF-8 character
+// (SentencePiece decodes an incomplete byte sequence as U+FFFD).
+class TextStream {
+ public:
+  explicit TextStream(const Tokenizer& tok) : tok_(tok) {}
+  void push(int64_t id) {
+    ids_.push_back(static_cast<int32_t>(id));
+    flush(false);
+  }
+  void flush(bool final) {
+    auto text = tok_.Decode(ids_);
+    if (!text.ok()) return;
+    static const std::string kReplacement = "\xEF\xBF\xBD";
+    size_t end = text->size();
+    if (!final && end >= 3 && text->compare(end - 3, 3, kReplacement) == 0) end -= 3;
+    if (end > printed_ && text->compare(0, printed_, *text, 0, printed_) == 0) {
+      std::fwrite(text->data() + printed_, 1, end - printed_, stdout);
+      std::fflush(stdout);
+      printed_ = end;
+    }
+  }
+
+ private:
+  const Tokenizer& tok_;
+  std::vector<int32_t> ids_;
+  size_t printed_ = 0;
+};
+
+}  // namespace
+
+int RunGenerate(int argc, char** argv, int first) {
+  const std::string cmd = "generate";
+  Args args("generate", "augur generate: sample a continuation of a prompt from a checkpoint (KV cache).",
+            "augur generate --model DIR --prompt TEXT [--max-new N] [--temperature T] [--top-p P] [--seed S]");
+  args.flag("model", "DIR", "checkpoint directory (HF layout with tokenizer.model)", "", /*required=*/true)
+      .flag("prompt", "TEXT", "text to continue", "", /*required=*/true)
+      .flag("max-new", "N", "new tokens at most (stops earlier at EOS)", "128")
+      .flag("temperature", "T", "sampling temperature (0 = greedy)", "0.8")
+      .flag("top-k", "K", "keep the K most probable tokens (0 = off)", "0")
+      .flag("top-p", "P", "keep the smallest set of tokens with mass >= P (1 = off)", "0.95")
+      .flag("seed", "S", "sampling seed (same seed, same output)", "0")
+      .flag("tokenizer", "DIR", "tokenizer directory or .model file (default: the checkpoint's)")
+      .flag("device", "cpu|cuda|auto", "where to run", "cpu")
+      .flag("threads", "N", "CPU threads for LibTorch (0 = its default)", "0")
+      .toggle("only-new", "print only the generated text, not the prompt")
+      .toggle("ignore-eos", "do not stop at EOS");
+  if (auto st = args.parse(argc, argv, first); !st.ok()) return Fail(cmd, st);
+  if (args.help_requested()) {
+    std::printf("%s", args.help().c_str());
+    return 0;
+  }
+
+  GenerateOptions gen;
+  auto max_new = args.i64("max-new");
+  auto temperature = args.f64("temperature");
+  auto top_k = args.i64("top-k");
+  auto top_p = args.f64("top-p");
+  auto seed = args.i64("seed");
+  auto threads = args.i64("threads");
+  for (const absl::Status& st : {max_new.status(), temperature.status(), top_k.status(), top_p.status(),
+                                 seed.status(), threads.status()})
+    if (!st.ok()) return Fail(cmd, st);
+  gen.max_new = *max_new;
+  gen.sampling = {*temperature, *top_k, *top_p};
+  gen.seed = static_cast<uint64_t>(*seed);
+  if (auto st = gen.sampling.Validate(); !st.ok()) return Fail(cmd, st);
+  if (*max_new < 0) return Fail(cmd, absl::InvalidArgumentError("--max-new must be >= 0"));
+  if (*threads > 0) torch::set_num_threads(static_cast<int>(*threads));
+
+  auto device = ParseDevice(args.str("device"));
+  if (!device.ok()) return Fail(cmd, device.status());
+  auto ckpt = LoadCheckpoint(args.str("model"), *device, torch::kFloat32);
+  if (!ckpt.ok()) return Fail(cmd, ckpt.status());
+  const std::string tok_path = args.has("tokenizer") ? args.str("tokenizer") : ckpt->tokenizer_model;
+  if (tok_path.empty())
+    return Fail(cmd, absl::NotFoundError(absl::StrCat(args.str("model"),
+                                                      ": no tokenizer.model in the checkpoint; pass --tokenizer DIR")));
+  auto tokenizer = Tokenizer::Load(tok_path);
+  if (!tokenizer.ok()) return Fail(cmd, tokenizer.status());
+  if (!ckpt->meta.tokenizer_fingerprint.empty() && ckpt->meta.tokenizer_fingerprint != tokenizer->fingerprint())
+    return Fail(cmd, absl::FailedPreconditionError(absl::StrCat(
+                         tok_path, ": not the tokenizer ", args.str("model"), " was trained with (fingerprint ",
+                         tokenizer->fingerprint(), " != ", ckpt->meta.tokenizer_fingerprint, ")")));
+  if (tokenizer->vocab_size() > ckpt->model->config().vocab_size)
+    return Fail(cmd, absl::FailedPreconditionError(absl::StrCat(tok_path, ": vocabulary ", tokenizer->vocab_size(),
+                                                                " is larger than the model's ",
+                                                                ckpt->model->config().vocab_size)));
+
+  std::vector<int64_t> prompt;
+  if (tokenizer->bos_id() >= 0) prompt.push_back(tokenizer->bos_id());  // documents start with BOS in training
+  for (int32_t id : tokenizer->Encode(args.str("prompt"))) prompt.push_back(id);
+  gen.eos_id = args.on("ignore-eos") ? -1 : (tokenizer->eos_id() >= 0 ? tokenizer->eos_id() : -2);
+
+  if (!args.on("only-new")) {
+    std::fwrite(args.str("prompt").data(), 1, args.str("prompt").size(), stdout);
+    std::fflush(stdout);
+  }
+  TextStream stream(*tokenizer);
+  auto result = Generate(*ckpt->model, prompt, gen, [&](int64_t id) { stream.push(id); });
+  if (!result.ok()) return Fail(cmd, result.status());
+  stream.flush(true);
+  std::printf("\n");
+  std::fflush(stdout);
+
+  const double decode_tok_s = result->decode_s > 0 ? result->decode_forwards / result->decode_s : 0;
+  const double total_s = result->prefill_s + result->decode_s;
+  std::fprintf(stderr,
+               "augur generate: %zu new tokens in %.2f s (%.1f tokens/s); prompt %zu tokens prefilled in %.1f ms; "
+               "decode %.1f tokens/s; %s; %s\n",
+               result->tokens.size(), total_s, total_s > 0 ? result->tokens.size() / total_s : 0.0, prompt.size(),
+               result->prefill_s * 1e3, decode_tok_s, gen.sampling.ToString().c_str(),
+               result->hit_eos ? "stopped at EOS" : "reached --max-new");
+  return 0;
+}
+
+}  // namespace augur::cli

@@ -1,0 +1,472 @@
+#include "train/trainer.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <memory>
+
+#include <absl/strings/str_format.h>
+
+#include "core/checkpoint.h"
+#include "core/device.h"
+#include "core/fs.h"
+#include "core/progress.h"
+#include "train/checkpointing.h"
+#include "train/optimizer.h"
+#include "train/schedule.h"
+
+namespace augur::train {
+namespace {
+using Clock = std::chrono::steady_clock;
+
+// Autocast for the forward pass on CUDA (backward runs outside, as torch.autocast advises).
+class CudaAutocast {
+ public:
+  CudaAutocast(bool on, at::ScalarType dtype) : on_(on) {
+    if (!on_) return;
+    prev_enabled_ = at::autocast::is_autocast_enabled(at::kCUDA);
+    prev_dtype_ = at::autocast::get_autocast_dtype(at::kCUDA);
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, dtype);
+    at::autocast::increment_nesting();
+  }
+  ~CudaAutocast() {
+    if (!on_) return;
+    if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+    at::autocast::set_autocast_enabled(at::kCUDA, prev_enabled_);
+    at::autocast::set_autocast_dtype(at::kCUDA, prev_dtype_);
+  }
+
+ private:
+  bool on_;
+  bool prev_enabled_ = false;
+  at::ScalarType prev_dtype_ = at::kBFloat16;
+};
+
+// Settings that fix the data order and the meaning of a step; a resumed run must keep them.
+constexpr const char* kFrozenOnResume[] = {"batch", "seq_len", "grad_accum", "seed"};
+
+absl::Status CheckBatch(const at::Tensor& b, int64_t batch, int64_t seq_len, int64_t vocab,
+                        const std::string& what) {
+  if (b.dim() != 2 || b.size(0) != batch || b.size(1) != seq_len + 1) {
+    std::string shape;
+    for (int64_t d : b.sizes()) absl::StrAppend(&shape, shape.empty() ? "" : ", ", d);
+    return absl::InvalidArgumentError(absl::StrCat("train: ", what, ": batch has shape [", shape,
+                                                   "], expected [", batch, ", ", seq_len + 1, "]"));
+  }
+  const int64_t lo = b.min().item<int64_t>(), hi = b.max().item<int64_t>();
+  if (lo < 0 || hi >= vocab)
+    return absl::InvalidArgumentError(absl::StrCat("train: ", what, ": token ids span [", lo, ", ", hi,
+                                                   "] but the model's vocab_size is ", vocab));
+  return absl::OkStatus();
+}
+
+// Backward of the mean loss over the micro-batches; the forward runs under autocast when on.
+at::Tensor AccumulateGradientsImpl(LlamaModel& model, const std::vector<at::Tensor>& micro_batches,
+                                   bool autocast, at::ScalarType autocast_dtype);
+
+}  // namespace
+
+nlohmann::json TrainOptions::ToJson() const {
+  return {{"out_dir", out_dir},        {"steps", steps},
+          {"stop_after", stop_after},
+          {"batch", batch},            {"seq_len", seq_len},
+          {"grad_accum", grad_accum},  {"lr", lr},
+          {"warmup", warmup},          {"min_lr_ratio", min_lr_ratio},
+          {"weight_decay", weight_decay}, {"beta1", beta1},
+          {"beta2", beta2},            {"eps", eps},
+          {"clip", clip},              {"eval_every", eval_every},
+          {"eval_batches", eval_batches}, {"save_every", save_every},
+          {"log_every", log_every},    {"seed", seed},
+          {"resume", resume},          {"log_path", log_path},
+          {"device", device},          {"dtype", dtype},
+          {"threads", threads},        {"command_line", command_line}};
+}
+
+absl::Status TrainOptions::MergeJson(const nlohmann::json& j, std::string_view source) {
+  if (!j.is_object()) return absl::InvalidArgumentError(absl::StrCat("train: ", std::string(source), ": options are not an object"));
+  try {
+    auto get = [&](const char* key, auto* field) {
+      if (j.contains(key)) *field = j.at(key).get<std::decay_t<decltype(*field)>>();
+    };
+    get("steps", &steps);
+    get("batch", &batch);
+    get("seq_len", &seq_len);
+    get("grad_accum", &grad_accum);
+    get("lr", &lr);
+    get("warmup", &warmup);
+    get("min_lr_ratio", &min_lr_ratio);
+    get("weight_decay", &weight_decay);
+    get("beta1", &beta1);
+    get("beta2", &beta2);
+    get("eps", &eps);
+    get("clip", &clip);
+    get("eval_every", &eval_every);
+    get("eval_batches", &eval_batches);
+    get("save_every", &save_every);
+    get("log_every", &log_every);
+    get("seed", &seed);
+    get("device", &device);
+    get("dtype", &dtype);
+    get("threads", &threads);
+  } catch (const nlohmann::json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("train: ", std::string(source), ": mistyped option (", e.what(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TrainOptions::Validate() const {
+  auto bad = [](const std::string& m) { return absl::InvalidArgumentError(absl::StrCat("train: ", m)); };
+  if (out_dir.empty()) return bad("--out: an output directory is required");
+  if (batch <= 0) return bad(absl::StrCat("--batch ", batch, ": must be > 0"));
+  if (seq_len <= 0) return bad(absl::StrCat("--seq-len ", seq_len, ": must be > 0"));
+  if (grad_accum <= 0) return bad(absl::StrCat("--grad-accum ", grad_accum, ": must be > 0"));
+  if (!(weight_decay >= 0) || !std::isfinite(weight_decay))
+    return bad(absl::StrCat("--weight-decay ", weight_decay, ": must be >= 0"));
+  if (!(clip >= 0) || !std::isfinite(clip)) return bad(absl::StrCat("--clip ", clip, ": must be >= 0 (0 = off)"));
+  if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1) || !(eps > 0))
+    return bad("AdamW betas must be in [0, 1) and eps > 0");
+  if (eval_every < 0 || eval_batches < 0 || save_every < 0 || log_every < 0)
+    return bad("--eval-every, --eval-batches, --save-every and --log-every must be >= 0");
+  if (stop_after < 0) return bad(absl::StrCat("--stop-after ", stop_after, ": must be >= 0"));
+  if (threads < 0) return bad(absl::StrCat("--threads ", threads, ": must be >= 0 (0 = default)"));
+  LrSchedule sched{lr, warmup, steps, min_lr_ratio};
+  return sched.Validate();
+}
+
+at::Tensor LanguageModelLoss(LlamaModel& model, const at::Tensor& batch) {
+  const int64_t T = batch.size(1) - 1;
+  at::Tensor inputs = batch.narrow(1, 0, T);
+  at::Tensor targets = batch.narrow(1, 1, T);
+  at::Tensor logits = model->logits(inputs);  // [B, T, V] float32
+  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat),
+                                              targets.reshape({-1}));
+}
+
+at::Tensor AccumulateGradients(LlamaModel& model, const std::vector<at::Tensor>& micro_batches) {
+  return AccumulateGradientsImpl(model, micro_batches, false, at::kFloat);
+}
+
+namespace {
+at::Tensor AccumulateGradientsImpl(LlamaModel& model, const std::vector<at::Tensor>& micro_batches,
+                                   bool autocast, at::ScalarType autocast_dtype) {
+  const double n = static_cast<double>(micro_batches.size());
+  at::Tensor total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat).device(model->device()));
+  for (const auto& mb : micro_batches) {
+    at::Tensor loss;
+    {
+      CudaAutocast guard(autocast, autocast_dtype);
+      loss = LanguageModelLoss(model, mb);
+    }
+    (loss / n).backward();
+    total += loss.detach();
+  }
+  return total / n;
+}
+}  // namespace
+
+absl::StatusOr<double> EvaluateLoss(LlamaModel& model, const BatchFn& valid, int64_t n, int64_t batch,
+                                    int64_t seq_len) {
+  if (!valid || n <= 0) return -1.0;
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    AUGUR_ASSIGN_OR_RETURN(at::Tensor b, valid(i, batch, seq_len));
+    sum += LanguageModelLoss(model, b.to(model->device())).item<double>();
+  }
+  model->train(was_training);
+  return sum / static_cast<double>(n);
+}
+
+namespace {
+
+class Trainer {
+ public:
+  Trainer(const ModelConfig& cfg, const TrainData& data, const TrainOptions& opts)
+      : cfg_(cfg), data_(data), opts_(opts) {}
+
+  absl::StatusOr<TrainResult> Run();
+
+ private:
+  absl::Status Setup();
+  absl::Status Step(int64_t step);
+  absl::Status Save();
+  absl::Status Evaluate();
+  absl::Status WriteTrainConfig();
+  std::string Dir(const char* name) const { return opts_.out_dir + "/" + name; }
+
+  ModelConfig cfg_;
+  const TrainData& data_;
+  TrainOptions opts_;
+  torch::Device device_{torch::kCPU};
+  bool autocast_ = false;
+  at::ScalarType autocast_dtype_ = at::kBFloat16;
+  LlamaModel model_{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  LrSchedule schedule_;
+  TrainerState state_;
+  TrainResult result_;
+  JsonlLog log_;
+  int64_t last_saved_step_ = -1;
+  double step_loss_ = 0, step_grad_norm_ = 0, step_lr_ = 0;
+};
+
+absl::Status Trainer::Setup() {
+  AUGUR_RETURN_IF_ERROR(opts_.Validate());
+  AUGUR_RETURN_IF_ERROR(cfg_.Validate("train: model config"));
+  if (!data_.train) return absl::InvalidArgumentError("train: no training data was given");
+  if (data_.vocab_size > cfg_.vocab_size)
+    return absl::InvalidArgumentError(absl::StrCat(
+        "train: ", data_.source, ": the store's vocabulary (", data_.vocab_size,
+        ") is larger than the model's vocab_size (", cfg_.vocab_size, "); use a config with vocab_size >= ",
+        data_.vocab_size));
+  if (opts_.seq_len > cfg_.max_position_embeddings)
+    return absl::InvalidArgumentError(absl::StrCat("train: --seq-len ", opts_.seq_len,
+                                                   " exceeds the model's max_position_embeddings ",
+                                                   cfg_.max_position_embeddings));
+  AUGUR_ASSIGN_OR_RETURN(device_, ParseDevice(opts_.device));
+  AUGUR_ASSIGN_OR_RETURN(at::ScalarType dtype, ParseDtype(opts_.dtype));
+  if (dtype != at::kFloat) {
+    if (!device_.is_cuda())
+      return absl::InvalidArgumentError(absl::StrCat("train: --dtype ", opts_.dtype,
+                                                     ": mixed precision (autocast) is for CUDA only; use "
+                                                     "--dtype float32 on the CPU"));
+    if (dtype != at::kBFloat16)
+      return absl::InvalidArgumentError(absl::StrCat("train: --dtype ", opts_.dtype,
+                                                     ": only bfloat16 autocast is supported (float16 needs a "
+                                                     "gradient scaler)"));
+    autocast_ = true;
+    autocast_dtype_ = dtype;
+  }
+  if (opts_.threads > 0) torch::set_num_threads(opts_.threads);
+  AUGUR_RETURN_IF_ERROR(MakeDirs(opts_.out_dir));
+
+  if (opts_.resume) {
+    AUGUR_ASSIGN_OR_RETURN(state_, ReadTrainerState(opts_.out_dir));
+    for (const char* key : kFrozenOnResume) {
+      const nlohmann::json now = opts_.ToJson().at(key);
+      if (state_.options.contains(key) && state_.options.at(key) != now)
+        return absl::InvalidArgumentError(absl::StrCat(
+            "train: --resume: ", opts_.out_dir, " was trained with ", key, "=", state_.options.at(key).dump(),
+            " but this run asks for ", now.dump(), "; the data order depends on it, so keep it unchanged"));
+    }
+    if (!state_.data_fingerprint.empty() && !data_.data_fingerprint.empty() &&
+        state_.data_fingerprint != data_.data_fingerprint)
+      return absl::InvalidArgumentError(absl::StrCat("train: --resume: ", data_.source,
+                                                     " is not the data this run was trained on (fingerprint ",
+                                                     data_.data_fingerprint, " != ", state_.data_fingerprint, ")"));
+    if (state_.step > opts_.steps)
+      return absl::InvalidArgumentError(absl::StrCat("train: --resume: ", opts_.out_dir, " is at step ",
+                                                     state_.step, ", past --steps ", opts_.steps));
+    AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(opts_.out_dir, device_, torch::kFloat32));
+    if (ckpt.model->config().ToJson() != cfg_.ToJson())
+      return absl::InvalidArgumentError(absl::StrCat("train: --resume: the model in ", opts_.out_dir,
+                                                     " differs from --config; omit --config when resuming"));
+    const auto saved_step = ckpt.meta.extra.value("train_step", int64_t{-1});
+    if (saved_step != state_.step)
+      return absl::DataLossError(absl::StrCat("train: --resume: ", opts_.out_dir, ": augur.json is from step ",
+                                              saved_step, " but trainer_state.json from step ", state_.step,
+                                              " (a save was interrupted); start a new run"));
+    model_ = ckpt.model;
+  } else {
+    if (HasTrainerState(opts_.out_dir))
+      return absl::AlreadyExistsError(absl::StrCat("train: --out ", opts_.out_dir,
+                                                   " already holds a training run; pass --resume to continue it "
+                                                   "or choose another --out"));
+    torch::manual_seed(opts_.seed);
+    model_ = LlamaModel(cfg_);
+    model_->init_weights(opts_.seed);
+    model_->to(device_);
+    state_.seed = opts_.seed;
+    state_.data_fingerprint = data_.data_fingerprint;
+  }
+  model_->train();
+  state_.options = opts_.ToJson();
+
+  optimizer_ = MakeAdamW(*model_, {opts_.lr, opts_.beta1, opts_.beta2, opts_.eps, opts_.weight_decay});
+  if (opts_.resume) AUGUR_RETURN_IF_ERROR(LoadOptimizerState(*optimizer_, opts_.out_dir));
+  schedule_ = {opts_.lr, opts_.warmup, opts_.steps, opts_.min_lr_ratio};
+  last_saved_step_ = opts_.resume ? state_.step : -1;
+  result_.start_step = state_.step;
+
+  AUGUR_RETURN_IF_ERROR(WriteTrainConfig());
+  log_ = JsonlLog(opts_.log_path.empty() ? Dir("metrics.jsonl") : opts_.log_path, /*append=*/true);
+  if (!log_.is_open())
+    return absl::InvalidArgumentError(absl::StrCat("train: --log ", opts_.log_path, ": cannot open for writing"));
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::WriteTrainConfig() {
+  nlohmann::json j;
+  j["options"] = opts_.ToJson();
+  j["model"] = cfg_.ToJson();
+  j["model_parameters"] = cfg_.num_parameters();
+  j["data"] = {{"source", data_.source},
+               {"data_fingerprint", data_.data_fingerprint},
+               {"tokenizer_fingerprint", data_.tokenizer_fingerprint},
+               {"tokenizer_model", data_.tokenizer_model},
+               {"vocab_size", data_.vocab_size}};
+  j["resolved"] = {{"device", device_.str()},
+                   {"autocast", autocast_ ? DtypeName(autocast_dtype_) : "off"},
+                   {"torch_threads", at::get_num_threads()},
+                   {"tokens_per_step", opts_.batch * opts_.seq_len * opts_.grad_accum},
+                   {"start_step", state_.step}};
+  return WriteFileAtomic(Dir("train_config.json"), j.dump(2) + "\n");
+}
+
+absl::Status Trainer::Step(int64_t step) {
+  std::vector<at::Tensor> micro;
+  micro.reserve(opts_.grad_accum);
+  for (int64_t m = 0; m < opts_.grad_accum; ++m) {
+    const int64_t index = step * opts_.grad_accum + m;
+    AUGUR_ASSIGN_OR_RETURN(at::Tensor b, data_.train(index, opts_.batch, opts_.seq_len));
+    AUGUR_RETURN_IF_ERROR(CheckBatch(b, opts_.batch, opts_.seq_len, cfg_.vocab_size,
+                                     absl::StrCat("training batch ", index)));
+    micro.push_back(b.to(device_, torch::kLong));
+  }
+  step_lr_ = schedule_.at(step);
+  SetLearningRate(*optimizer_, step_lr_);
+  optimizer_->zero_grad();
+  at::Tensor loss = AccumulateGradientsImpl(model_, micro, autocast_, autocast_dtype_);
+  step_loss_ = loss.item<double>();
+  const std::string where = absl::StrCat("train: step ", step + 1, "/", opts_.steps, ": ");
+  const std::string keep = last_saved_step_ >= 0
+                               ? absl::StrCat("the last good checkpoint is ", opts_.out_dir, " (step ",
+                                              last_saved_step_, ")")
+                               : std::string("no checkpoint was written before it");
+  if (!std::isfinite(step_loss_))
+    return absl::DataLossError(absl::StrCat(where, "training loss is ", step_loss_, "; stopped without saving; ",
+                                            keep, ". Try a lower --lr or more --warmup"));
+  std::vector<at::Tensor> params = model_->parameters();
+  step_grad_norm_ = torch::nn::utils::clip_grad_norm_(
+      params, opts_.clip > 0 ? opts_.clip : std::numeric_limits<double>::infinity());
+  if (!std::isfinite(step_grad_norm_))
+    return absl::DataLossError(absl::StrCat(where, "gradient norm is ", step_grad_norm_,
+                                            "; stopped without saving; ", keep, ". Try a lower --lr or --clip"));
+  optimizer_->step();
+  state_.step = step + 1;
+  state_.loss = step_loss_;
+  state_.tokens_seen += opts_.batch * opts_.seq_len * opts_.grad_accum;
+  result_.losses.push_back(step_loss_);
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Evaluate() {
+  AUGUR_ASSIGN_OR_RETURN(double vl, EvaluateLoss(model_, data_.valid, opts_.eval_batches, opts_.batch, opts_.seq_len));
+  if (vl < 0) return absl::OkStatus();
+  state_.valid_loss = vl;
+  result_.valid_loss = vl;
+  log_.write({{"event", "eval"}, {"step", state_.step}, {"valid_loss", vl}, {"valid_ppl", std::exp(vl)}});
+  if (!std::isfinite(vl))
+    return absl::DataLossError(absl::StrCat("train: step ", state_.step, ": validation loss is ", vl,
+                                            "; stopped without saving"));
+  return absl::OkStatus();
+}
+
+absl::Status Trainer::Save() {
+  AugurMeta meta;
+  meta.kind = "target";
+  meta.data_fingerprint = data_.data_fingerprint;
+  meta.tokenizer_fingerprint = data_.tokenizer_fingerprint;
+  meta.command_line = opts_.command_line;
+  meta.extra["train"] = {{"tokens_seen", state_.tokens_seen}, {"loss", state_.loss},
+                         {"valid_loss", state_.valid_loss}, {"seed", state_.seed}};
+  SaveOptions save;
+  save.tokenizer_model = data_.tokenizer_model;
+  AUGUR_RETURN_IF_ERROR(SaveTrainingCheckpoint(model_, *optimizer_, state_, meta, save, opts_.out_dir));
+  last_saved_step_ = state_.step;
+  log_.write({{"event", "save"}, {"step", state_.step}, {"dir", opts_.out_dir}});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainResult> Trainer::Run() {
+  AUGUR_RETURN_IF_ERROR(Setup());
+  const int64_t tokens_per_step = opts_.batch * opts_.seq_len * opts_.grad_accum;
+  log_.write({{"event", "start"}, {"step", state_.step}, {"steps", opts_.steps}, {"resume", opts_.resume},
+              {"tokens_per_step", tokens_per_step}, {"parameters", cfg_.num_parameters()},
+              {"threads", at::get_num_threads()}, {"device", device_.str()}});
+
+  std::unique_ptr<Progress> bar;
+  if (opts_.progress) bar = std::make_unique<Progress>("train", opts_.steps, "step");
+  const double elapsed_before = state_.elapsed_s;
+  const auto run_start = Clock::now();
+  auto interval_start = run_start;
+  auto timed_start = run_start;  // throughput excludes the first (warm-up) step when possible
+  int64_t interval_steps = 0, timed_steps = 0;
+
+  auto fail = [&](const absl::Status& st) {
+    log_.write({{"event", "error"}, {"step", state_.step}, {"message", std::string(st.message())}});
+    if (bar) bar->finish("stopped");
+    return st;
+  };
+
+  const int64_t end_step =
+      opts_.stop_after > 0 ? std::min(opts_.steps, state_.step + opts_.stop_after) : opts_.steps;
+  for (int64_t step = state_.step; step < end_step; ++step) {
+    if (data_.before_step) data_.before_step(step, model_);
+    absl::Status st = Step(step);
+    if (!st.ok()) return fail(st);
+    const auto now = Clock::now();
+    ++interval_steps;
+    if (step == result_.start_step && end_step - step > 1) {
+      timed_start = now;  // drop the warm-up step from the throughput
+    } else {
+      ++timed_steps;
+    }
+    state_.elapsed_s = elapsed_before + std::chrono::duration<double>(now - run_start).count();
+    const double interval_s = std::chrono::duration<double>(now - interval_start).count();
+    const double tok_s = interval_s > 0 ? interval_steps * tokens_per_step / interval_s : 0;
+    const bool last = step + 1 == end_step;
+    if (opts_.log_every > 0 && ((step + 1) % opts_.log_every == 0 || last)) {
+      log_.write({{"event", "step"}, {"step", step + 1}, {"loss", step_loss_}, {"lr", step_lr_},
+                  {"grad_norm", step_grad_norm_}, {"tokens", state_.tokens_seen}, {"tok_per_s", tok_s},
+                  {"interval_steps", interval_steps}, {"interval_s", interval_s}, {"elapsed_s", state_.elapsed_s}});
+      interval_start = now;
+      interval_steps = 0;
+    }
+    if (bar) bar->update(step + 1, absl::StrFormat("loss %.4f lr %.2e tok/s %.0f", step_loss_, step_lr_, tok_s));
+    if ((opts_.eval_every > 0 && (step + 1) % opts_.eval_every == 0) || last) {
+      st = Evaluate();
+      if (!st.ok()) return fail(st);
+    }
+    if ((opts_.save_every > 0 && (step + 1) % opts_.save_every == 0) || last) {
+      st = Save();
+      if (!st.ok()) return fail(st);
+    }
+  }
+  const double timed_s = std::chrono::duration<double>(Clock::now() - timed_start).count();
+  result_.steps = state_.step;
+  result_.loss = state_.loss;
+  result_.tokens_per_s = timed_s > 0 ? timed_steps * tokens_per_step / timed_s : 0;
+  if (state_.step == result_.start_step && last_saved_step_ != state_.step) {
+    absl::Status st = Save();  // nothing to train (resumed at the end): still leave a checkpoint
+    if (!st.ok()) return fail(st);
+  }
+  log_.write({{"event", "end"}, {"step", state_.step}, {"loss", state_.loss}, {"valid_loss", state_.valid_loss},
+              {"valid_ppl", state_.valid_loss >= 0 ? std::exp(state_.valid_loss) : -1.0},
+              {"tok_per_s", result_.tokens_per_s}, {"timed_steps", timed_steps}, {"elapsed_s", state_.elapsed_s}});
+  if (bar)
+    bar->finish(absl::StrFormat("loss %.4f%s tok/s %.0f", state_.loss,
+                                state_.valid_loss >= 0 ? absl::StrFormat(" valid %.4f ppl %.1f", state_.valid_loss,
+                                                                         std::exp(state_.valid_loss))
+                                                       : std::string(),
+                                result_.tokens_per_s));
+  return result_;
+}
+
+}  // namespace
+
+absl::StatusOr<TrainResult> Train(const ModelConfig& cfg, const TrainData& data, const TrainOptions& opts) {
+  Trainer trainer(cfg, data, opts);
+  try {
+    return trainer.Run();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("train: ", e.what_without_backtrace()));
+  }
+}
+
+}  // namespace augur::train

@@ -1,0 +1,101 @@
+// The training loop for a causal LM (the target, or any LlamaModel): AdamW, warmup +
+// cosine schedule, gradient accumulation, clipping, autocast on CUDA, periodic validation,
+// atomic checkpoints with trainer state, and exact resume.
+//
+// Shapes: B sequences per micro-batch, T tokens per sequence, V vocab. A batch tensor is
+// int64 [B, T+1]: inputs are [:, :T], targets [:, 1:].
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/model.h"
+#include "core/status.h"
+
+namespace augur::train {
+
+struct TrainOptions {
+  std::string out_dir;
+  int64_t steps = 1000;       // total optimizer steps (a resumed run continues to this)
+  int64_t stop_after = 0;     // stop (with a checkpoint) after this many steps of this run;
+                              // 0 = run to `steps`. The schedule still spans `steps`.
+  int64_t batch = 8;          // sequences per micro-batch
+  int64_t seq_len = 256;
+  int64_t grad_accum = 1;     // micro-batches per optimizer step
+  double lr = 1e-3;
+  int64_t warmup = 100;
+  double min_lr_ratio = 0.1;
+  double weight_decay = 0.1;
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
+  double clip = 1.0;          // max global grad norm; 0 = off
+  int64_t eval_every = 200;   // 0 = only after the last step
+  int64_t eval_batches = 8;
+  int64_t save_every = 500;   // 0 = only after the last step
+  int64_t log_every = 10;     // metrics.jsonl / plain progress lines
+  uint64_t seed = 0;          // model init and data order
+  bool resume = false;
+  std::string log_path;       // "" = <out_dir>/metrics.jsonl
+  std::string device = "cpu";       // cpu | cuda | cuda:N | auto
+  std::string dtype = "float32";    // autocast dtype on CUDA: float32 (off) | bfloat16
+  int threads = 0;                  // 0 = leave torch's default
+  bool progress = true;             // progress bar / lines on stderr
+  std::string command_line;         // provenance
+
+  nlohmann::json ToJson() const;
+  // Reads the fields present in `j` over the current values.
+  absl::Status MergeJson(const nlohmann::json& j, std::string_view source);
+  absl::Status Validate() const;
+};
+
+// Where batches come from. A batch is a pure function of its index, so a resumed run sees
+// exactly the batches the uninterrupted run would have seen: optimizer step s uses training
+// batches s * grad_accum + m for m in [0, grad_accum).
+using BatchFn = std::function<absl::StatusOr<at::Tensor>(int64_t index, int64_t batch, int64_t seq_len)>;
+
+struct TrainData {
+  BatchFn train;
+  BatchFn valid;                   // null: no validation; batches 0..eval_batches-1 are used
+  std::string source;              // the store's path, for messages and train_config.json
+  std::string data_fingerprint;
+  std::string tokenizer_fingerprint;
+  std::string tokenizer_model;     // tokenizer.model to copy into checkpoints ("" = none)
+  int64_t vocab_size = 0;          // the store's vocabulary (0 = unknown); must fit the model
+  // Called before optimizer step `step` (0-based); for instrumentation and tests.
+  std::function<void(int64_t step, LlamaModel& model)> before_step;
+};
+
+struct TrainResult {
+  int64_t start_step = 0;  // > 0 when resumed
+  int64_t steps = 0;       // optimizer steps done when Train returned
+  double loss = 0;         // training loss of the last step
+  double valid_loss = -1;  // last validation loss (-1 = none)
+  double tokens_per_s = 0; // training throughput of this run (first step excluded when > 1)
+  std::vector<double> losses;  // per step of this run
+};
+
+// Trains a model of `cfg` (fresh, from opts.seed) or, with opts.resume, continues the run in
+// opts.out_dir. Writes out_dir/train_config.json at the start, checkpoints (HF directory +
+// trainer_state.json + trainer_state.pt) every save_every steps and at the end, and
+// metrics.jsonl. A non-finite loss or gradient norm stops the run with an error and leaves
+// the last good checkpoint in place.
+absl::StatusOr<TrainResult> Train(const ModelConfig& cfg, const TrainData& data, const TrainOptions& opts);
+
+// Mean next-token cross-entropy of `batch` [B, T+1] (float32 scalar, with grad).
+at::Tensor LanguageModelLoss(LlamaModel& model, const at::Tensor& batch);
+
+// Backward of the mean loss over `micro_batches` (each weighted 1/n, so n micro-batches of
+// B equal one batch of nB when all have the same T); gradients accumulate into .grad.
+// Returns the mean loss as a detached scalar tensor.
+at::Tensor AccumulateGradients(LlamaModel& model, const std::vector<at::Tensor>& micro_batches);
+
+// Mean validation loss over batches 0..n-1 of `valid` (no grad).
+absl::StatusOr<double> EvaluateLoss(LlamaModel& model, const BatchFn& valid, int64_t n, int64_t batch,
+                                    int64_t seq_len);
+
+}  // namespace augur::train
