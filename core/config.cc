@@ -135,6 +135,15 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(const json& j, const std::stri
   bool mlp_bias = false;
   AUGUR_RETURN_IF_ERROR(Get(j, "mlp_bias", &mlp_bias, source));
   if (mlp_bias) return absl::InvalidArgumentError(absl::StrCat("config: ", source, ": mlp_bias=true is not supported"));
+  // transformers 5 writes rope_parameters {rope_theta, rope_type} instead of top-level keys.
+  auto rp = j.find("rope_parameters");
+  if (rp != j.end() && rp->is_object()) {
+    AUGUR_RETURN_IF_ERROR(Get(*rp, "rope_theta", &c.rope_theta, source));
+    const std::string type = rp->value("rope_type", std::string("default"));
+    if (type != "default")
+      return absl::InvalidArgumentError(absl::StrCat("config: ", source, ": rope_parameters.rope_type '", type,
+                                                     "' is not supported (only plain RoPE)"));
+  }
   auto rs = j.find("rope_scaling");
   if (rs != j.end() && !rs->is_null()) {
     std::string type = rs->value("rope_type", rs->value("type", std::string("?")));

@@ -83,7 +83,9 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, int64_t layer)
   q_proj = register_module("q_proj", torch::nn::Linear(LinearOptions(c, n_heads * head_dim).bias(cfg.attention_bias)));
   k_proj = register_module("k_proj", torch::nn::Linear(LinearOptions(c, n_kv_heads * head_dim).bias(cfg.attention_bias)));
   v_proj = register_module("v_proj", torch::nn::Linear(LinearOptions(c, n_kv_heads * head_dim).bias(cfg.attention_bias)));
-  o_proj = register_module("o_proj", torch::nn::Linear(LinearOptions(n_heads * head_dim, c).bias(false)));
+  // transformers' Llama puts the bias on o_proj too; Qwen2 only on q/k/v.
+  const bool o_bias = cfg.attention_bias && cfg.architecture == "LlamaForCausalLM";
+  o_proj = register_module("o_proj", torch::nn::Linear(LinearOptions(n_heads * head_dim, c).bias(o_bias)));
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,

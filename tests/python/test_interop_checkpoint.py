@@ -85,18 +85,6 @@ def small_config(arch="LlamaForCausalLM", tied=False, **over):
     return cfg
 
 
-# Known gaps in other modules, kept visible: strict xfail turns into a failure once fixed,
-# so the marker is then removed.
-O_PROJ_BIAS = pytest.mark.xfail(strict=True, reason=(
-    "core/model.cc: transformers' Llama gives o_proj a bias too when attention_bias=true "
-    "(Qwen2 does not); augur's o_proj has none"))
-ROPE_PARAMETERS = pytest.mark.xfail(strict=True, reason=(
-    "core/config.cc: transformers 5 writes rope_theta inside rope_parameters; "
-    "ModelConfig::FromJson reads only the top-level rope_theta"))
-
-
-def cases(table, marks):
-    return [pytest.param(name, marks=marks.get(name, ())) for name in table]
 
 
 # ---- augur writes, transformers reads ---------------------------------------------------
@@ -111,7 +99,7 @@ AUGUR_WRITES = {
 }
 
 
-@pytest.mark.parametrize("name", cases(AUGUR_WRITES, {"llama-mha-bias": O_PROJ_BIAS}))
+@pytest.mark.parametrize("name", list(AUGUR_WRITES))
 def test_augur_checkpoint_loads_in_transformers(tmp_path, name):
     cfg, extra = AUGUR_WRITES[name]
     out = tmp_path / "ckpt"
@@ -178,8 +166,7 @@ HF_WRITES = {
 }
 
 
-@pytest.mark.parametrize("name", cases(HF_WRITES, {"llama-tied-rope-theta": ROPE_PARAMETERS,
-                                                    "llama-bias": O_PROJ_BIAS}))
+@pytest.mark.parametrize("name", list(HF_WRITES))
 def test_transformers_checkpoint_loads_in_augur(tmp_path, name):
     arch, over, save_kw = HF_WRITES[name]
     model = make_hf_model(arch, **over)
