@@ -224,10 +224,10 @@ absl::StatusOr<File> File::Create(const std::string& path) {
 
 absl::StatusOr<File> File::Open(const std::string& path, bool writable) {
   Quiet();
-  if (!FileExists(path)) return absl::NotFoundError(absl::StrCat("hdf5: ", path, ": no such file"));
   if (IsDirectory(path)) {
     return absl::InvalidArgumentError(absl::StrCat("hdf5: ", path, ": is a directory, not an HDF5 file"));
   }
+  if (!FileExists(path)) return absl::NotFoundError(absl::StrCat("hdf5: ", path, ": no such file"));
   if (H5Fis_hdf5(path.c_str()) <= 0) {
     H5Eclear2(H5E_DEFAULT);
     return absl::InvalidArgumentError(absl::StrCat("hdf5: ", path, ": not an HDF5 file"));

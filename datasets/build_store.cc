@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -75,6 +76,11 @@ absl::StatusOr<BuildStoreSummary> BuildTokenStore(const Corpus& corpus, const To
   meta.sources = nlohmann::json(corpus.sources()).dump();
   meta.valid_fraction = options.valid_fraction;
   meta.created_by = options.created_by;
+  // Absolute, so that a trainer run from another directory finds the tokenizer to ship.
+  if (char* real = ::realpath(tokenizer.source().c_str(), nullptr)) {
+    meta.tokenizer_path = real;
+    std::free(real);
+  }
   AUGUR_ASSIGN_OR_RETURN(std::unique_ptr<TokenStoreWriter> writer, TokenStoreWriter::Create(out_path, meta));
   const int threads = options.num_threads > 0
                           ? options.num_threads

@@ -83,6 +83,7 @@ absl::StatusOr<std::shared_ptr<const TokenStore>> TokenStore::Open(const std::st
   if (auto v = h5::ReadAttrString(root, "sources"); v.ok()) m.sources = *v;
   if (auto v = h5::ReadAttrDouble(root, "valid_fraction"); v.ok()) m.valid_fraction = *v;
   if (auto v = h5::ReadAttrString(root, "created_by"); v.ok()) m.created_by = *v;
+  if (auto v = h5::ReadAttrString(root, "tokenizer_path"); v.ok()) m.tokenizer_path = *v;
 
   auto tokens = h5::Dataset::Open(root, "tokens", kChunkCacheBytes);
   if (!tokens.ok()) return Relabel(tokens.status());

@@ -36,6 +36,7 @@ struct TokenStoreInfo {
   int64_t split_docs[2] = {0, 0};    // indexed by Split
   int64_t split_tokens[2] = {0, 0};  // indexed by Split
   std::string created_by;            // augur version and command line
+  std::string tokenizer_path;        // absolute path of the tokenizer.model used ("" if unknown)
 };
 
 class TokenStore {

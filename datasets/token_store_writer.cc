@@ -22,6 +22,9 @@ absl::StatusOr<std::unique_ptr<TokenStoreWriter>> TokenStoreWriter::Create(
   if (meta.vocab_size <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("token store: ", path, ": vocab size must be positive"));
   }
+  if (size_t slash = path.rfind('/'); slash != std::string::npos && slash > 0) {
+    AUGUR_RETURN_IF_ERROR(MakeDirs(path.substr(0, slash)));
+  }
   std::unique_ptr<TokenStoreWriter> w(new TokenStoreWriter());
   w->path_ = path;
   w->tmp_ = TempPathFor(path);
@@ -130,6 +133,7 @@ absl::Status TokenStoreWriter::Finish() {
     AUGUR_RETURN_IF_ERROR(h5::WriteAttr(root, absl::StrCat("num_", name, "_tokens"), m.split_tokens[s]));
   }
   AUGUR_RETURN_IF_ERROR(h5::WriteAttr(root, "created_by", m.created_by));
+  AUGUR_RETURN_IF_ERROR(h5::WriteAttr(root, "tokenizer_path", m.tokenizer_path));
   CloseDatasets();
   AUGUR_RETURN_IF_ERROR(file_.Close());
   AUGUR_RETURN_IF_ERROR(CommitTempFile(tmp_, path_));

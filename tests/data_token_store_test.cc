@@ -368,6 +368,8 @@ TEST_F(BuildStore, DocumentsDecodeBackAndSplitsFollowTheHash) {
   auto store = TokenStore::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_TRUE((*store)->Check(*tok).ok());
+  EXPECT_EQ((*store)->info().tokenizer_path.front(), '/');
+  EXPECT_THAT((*store)->info().tokenizer_path, ::testing::EndsWith("/tok/tokenizer.model"));
   EXPECT_EQ((*store)->num_tokens(), summary->tokens);
   EXPECT_EQ((*store)->token_dtype(), h5::DType::kU16);
   EXPECT_GT(summary->split_docs[1], 0);

@@ -106,6 +106,7 @@ def test_h5py_reads_store(work):
         fingerprint = json.loads(open(work["tok"] / "augur_tokenizer.json").read())["fingerprint"]
         assert a["tokenizer_fingerprint"] == fingerprint
         assert len(json.loads(a["sources"])) == 4
+        assert a["tokenizer_path"] == os.path.realpath(work["tok"] / "tokenizer.model")
         tokens, offsets = f["tokens"], f["doc_offsets"][:]
         assert tokens.dtype == np.uint16 and tokens.ndim == 1
         assert tokens.chunks is not None and tokens.compression == "gzip" and tokens.maxshape == (None,)
