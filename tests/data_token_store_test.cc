@@ -295,6 +295,21 @@ TEST(Windows, SplitSmallerThanWindow) {
   EXPECT_THAT(Message(b.status()), HasSubstr("fewer than seq_len+1 = 100001"));
 }
 
+TEST(Windows, EmptySplit) {
+  TempDir dir;
+  Synthetic s = MakeDocs(6, 4);
+  for (auto& split : s.splits) split = Split::kTrain;
+  WriteStore(dir / "s.h5", s, Meta(1000));
+  auto store = TokenStore::Open(dir / "s.h5");
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_TRUE((*store)->split_docs(Split::kValid).empty());
+  EXPECT_EQ((*store)->split_tokens(Split::kValid), 0);
+  auto w = WindowSampler::Create(*store, Split::kValid, 0);
+  ASSERT_FALSE(w.ok());
+  EXPECT_THAT(Message(w.status()), HasSubstr("the valid split is empty"));
+  EXPECT_TRUE(WindowSampler::Create(*store, Split::kTrain, 0).ok());
+}
+
 TEST(Sequential, NonOverlappingWindowsInOrder) {
   TempDir dir;
   Synthetic s = MakeDocs(50, 9);
