@@ -144,6 +144,7 @@ int RunTrain(int argc, char** argv, int first) {
   for (const auto& w : warnings) std::fprintf(stderr, "augur train: warning: %s\n", w.c_str());
 
   if (opts.threads > 0) torch::set_num_threads(opts.threads);
+  train::TuneAllocatorForTraining();
   std::fprintf(stderr,
                "augur train: %s (%.2fM params) on %s -> %s: %lld steps x %lld tokens (B=%lld T=%lld K=%lld), "
                "lr %g, %s, %d threads%s\n",

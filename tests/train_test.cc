@@ -268,6 +268,9 @@ TEST(Train, ResumeGivesTheSameWeights) {
   EXPECT_EQ(first->steps, 3);
   half.stop_after = 0;
   half.resume = true;
+  // A save killed half way leaves a staging directory; the next run clears it.
+  ASSERT_TRUE(MakeDirs(half.out_dir + "/.staging-999999").ok());
+  std::ofstream(half.out_dir + "/.staging-999999/model.safetensors") << "partial";
   auto second = Train(TinyConfig(), data, half);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->start_step, 3);
@@ -283,6 +286,7 @@ TEST(Train, ResumeGivesTheSameWeights) {
     EXPECT_LE((item.value() - other).abs().max().item<double>(), 1e-6) << item.key();
   }
   EXPECT_EQ(ReadTrainerState(full.out_dir)->tokens_seen, ReadTrainerState(half.out_dir)->tokens_seen);
+  EXPECT_FALSE(IsDirectory(half.out_dir + "/.staging-999999"));
 }
 
 TEST(Train, ResumeRefusesChangedDataOrder) {

@@ -142,6 +142,18 @@ absl::Status SaveTrainingCheckpoint(LlamaModel& model, const torch::optim::Optim
   return absl::OkStatus();
 }
 
+void RemoveStaleStaging(const std::string& dir) {
+  std::vector<std::string> stale;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name.rfind(".staging-", 0) == 0 && IsDirectory(Join(dir, name))) stale.push_back(name);
+    }
+    ::closedir(d);
+  }
+  for (const auto& name : stale) RemoveFlatDir(Join(dir, name));
+}
+
 absl::Status LoadOptimizerState(torch::optim::Optimizer& optimizer, const std::string& dir) {
   const std::string path = Join(dir, kTrainerStatePt);
   if (!FileExists(path))

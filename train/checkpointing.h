@@ -50,6 +50,9 @@ absl::Status SaveTrainingCheckpoint(LlamaModel& model, const torch::optim::Optim
                                     const TrainerState& state, AugurMeta meta, const SaveOptions& save,
                                     const std::string& dir);
 
+// Removes staging directories left in `dir` by a run killed while saving.
+void RemoveStaleStaging(const std::string& dir);
+
 // Restores the optimizer state (the optimizer must have been built over the same
 // parameters in the same order) and the CPU RNG state from <dir>/trainer_state.pt.
 absl::Status LoadOptimizerState(torch::optim::Optimizer& optimizer, const std::string& dir);

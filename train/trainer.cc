@@ -3,6 +3,10 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -136,6 +140,16 @@ absl::Status TrainOptions::Validate() const {
   return sched.Validate();
 }
 
+void TuneAllocatorForTraining() {
+#if defined(__GLIBC__)
+  // 32 MiB is glibc's upper limit for the mmap threshold on 64-bit; setting it explicitly
+  // also stops the dynamic threshold from moving.
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+  mallopt(M_TOP_PAD, 64 << 20);
+#endif
+}
+
 at::Tensor LanguageModelLoss(LlamaModel& model, const at::Tensor& batch) {
   const int64_t T = batch.size(1) - 1;
   at::Tensor inputs = batch.narrow(1, 0, T);
@@ -244,6 +258,7 @@ absl::Status Trainer::Setup() {
   }
   if (opts_.threads > 0) torch::set_num_threads(opts_.threads);
   AUGUR_RETURN_IF_ERROR(MakeDirs(opts_.out_dir));
+  RemoveStaleStaging(opts_.out_dir);
 
   if (opts_.resume) {
     AUGUR_ASSIGN_OR_RETURN(state_, ReadTrainerState(opts_.out_dir));
@@ -390,8 +405,12 @@ absl::StatusOr<TrainResult> Trainer::Run() {
               {"tokens_per_step", tokens_per_step}, {"parameters", cfg_.num_parameters()},
               {"threads", at::get_num_threads()}, {"device", device_.str()}});
 
+  const int64_t end_step =
+      opts_.stop_after > 0 ? std::min(opts_.steps, state_.step + opts_.stop_after) : opts_.steps;
+  // The bar counts this run's steps (so its rate and ETA are right after a resume); the
+  // status names the absolute step.
   std::unique_ptr<Progress> bar;
-  if (opts_.progress) bar = std::make_unique<Progress>("train", opts_.steps, "step");
+  if (opts_.progress) bar = std::make_unique<Progress>("train", end_step - state_.step, "step");
   const double elapsed_before = state_.elapsed_s;
   const auto run_start = Clock::now();
   auto interval_start = run_start;
@@ -404,8 +423,6 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     return st;
   };
 
-  const int64_t end_step =
-      opts_.stop_after > 0 ? std::min(opts_.steps, state_.step + opts_.stop_after) : opts_.steps;
   for (int64_t step = state_.step; step < end_step; ++step) {
     if (data_.before_step) data_.before_step(step, model_);
     absl::Status st = Step(step);
@@ -428,7 +445,11 @@ absl::StatusOr<TrainResult> Trainer::Run() {
       interval_start = now;
       interval_steps = 0;
     }
-    if (bar) bar->update(step + 1, absl::StrFormat("loss %.4f lr %.2e tok/s %.0f", step_loss_, step_lr_, tok_s));
+    if (bar)
+      bar->update(step + 1 - result_.start_step,
+                  absl::StrFormat("%sloss %.4f lr %.2e tok/s %.0f",
+                                  result_.start_step > 0 ? absl::StrFormat("step %d/%d ", step + 1, opts_.steps) : "",
+                                  step_loss_, step_lr_, tok_s));
     if ((opts_.eval_every > 0 && (step + 1) % opts_.eval_every == 0) || last) {
       st = Evaluate();
       if (!st.ok()) return fail(st);
