@@ -1,5 +1,7 @@
 #include "core/checkpoint.h"
 
+#include "core/tokenizer.h"
+
 #include <torch/torch.h>
 
 #include <set>
@@ -158,6 +160,17 @@ absl::Status SaveCheckpoint(LlamaModel& model, const AugurMeta& meta, const std:
   if (!opts.tokenizer_model.empty()) {
     AUGUR_ASSIGN_OR_RETURN(std::string bytes, ReadFile(opts.tokenizer_model));
     AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, kTokenizerName), bytes));
+    // transformers needs tokenizer_config.json beside tokenizer.model to encode as augur
+    // does (no added prefix space); take the one written with the tokenizer, else make it.
+    const std::string src_dir = opts.tokenizer_model.substr(0, opts.tokenizer_model.find_last_of('/') + 1);
+    const std::string cfg_src = src_dir + "tokenizer_config.json";
+    if (FileExists(cfg_src)) {
+      AUGUR_ASSIGN_OR_RETURN(std::string cfg_bytes, ReadFile(cfg_src));
+      AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, "tokenizer_config.json"), cfg_bytes));
+    } else {
+      AUGUR_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::Load(opts.tokenizer_model));
+      AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, "tokenizer_config.json"), HfTokenizerConfig(tok).dump(2) + "\n"));
+    }
   }
   ModelConfig cfg = model->config();
   cfg.torch_dtype = opts.dtype;
