@@ -261,9 +261,22 @@ TEST_F(CheckpointTest, SavingIntoAnExistingDirectoryReplacesIt) {
   EXPECT_EQ(ListDir(dir_), (std::set<std::string>{"augur.json", "config.json", "model.safetensors", "train_log.jsonl"}));
 }
 
+TEST_F(CheckpointTest, TokenizerWithoutConfigMustParse) {
+  // Without a tokenizer_config.json beside it, the config is made from the tokenizer,
+  // so a file that is not a SentencePiece model is refused by name.
+  std::string tok = root_ + "/bogus.model";
+  std::ofstream(tok, std::ios::binary) << "not a protobuf";
+  LlamaModel m = RandomModel(Tiny(), 2);
+  absl::Status st = SaveCheckpoint(m, AugurMeta{}, dir_, Opts("float32", 0, tok));
+  ASSERT_FALSE(st.ok());
+  EXPECT_THAT(std::string(st.message()), ::testing::HasSubstr("bogus.model"));
+}
+
 TEST_F(CheckpointTest, MetaAndTokenizerRoundTrip) {
   std::string tok = root_ + "/tok.model";
   std::ofstream(tok, std::ios::binary) << "sentencepiece bytes";
+  // The tokenizer's transformers settings travel with it (written by augur data tokenizer).
+  std::ofstream(root_ + "/tokenizer_config.json") << "{\"add_prefix_space\": false}";
   AugurMeta meta;
   meta.kind = "nat-drafter";
   meta.gamma = 4;
@@ -288,6 +301,7 @@ TEST_F(CheckpointTest, MetaAndTokenizerRoundTrip) {
   EXPECT_FALSE(ck->meta.version.empty());
   EXPECT_EQ(ck->meta.extra["steps"], 100);
   EXPECT_EQ(ck->tokenizer_model, Path("tokenizer.model"));
+  EXPECT_EQ(*ReadFile(Path("tokenizer_config.json")), "{\"add_prefix_space\": false}");
   EXPECT_EQ(*ReadFile(Path("tokenizer.model")), "sentencepiece bytes");
 }
 
