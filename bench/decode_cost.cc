@@ -88,7 +88,13 @@ int main(int argc, char** argv) {
   std::printf("decode cost: %s (%.2fM params), %lld cached tokens, %d threads, %lld iters (median)\n",
               config.c_str(), cfg->num_parameters() / 1e6, (long long)context, at::get_num_threads(),
               (long long)iters);
-  std::printf("%6s %12s %10s %14s\n", "T", "ms/forward", "x T=1", "ms/token");
+  // Useful work per forward: every weight matrix (the tied embedding as the output layer)
+  // once per token, plus attention scores and values over S+T keys.
+  const double H = static_cast<double>(cfg->num_attention_heads), D = static_cast<double>(cfg->head_dim_or_default());
+  auto flops = [&](int64_t t) {
+    return 2.0 * t * cfg->num_parameters() + 4.0 * cfg->num_hidden_layers * t * (context + t) * H * D;
+  };
+  std::printf("%6s %12s %10s %14s %10s\n", "T", "ms/forward", "x T=1", "ms/token", "GFLOP/s");
   nlohmann::json rows = nlohmann::json::array();
   double base_ms = 0;
   for (int64_t t : tokens) {
@@ -104,8 +110,9 @@ int main(int argc, char** argv) {
     }
     const double med = Median(ms);
     if (base_ms == 0) base_ms = med;
-    std::printf("%6lld %12.3f %10.2f %14.3f\n", (long long)t, med, med / base_ms, med / t);
-    rows.push_back({{"tokens", t}, {"ms_per_forward", med}, {"ratio_to_first", med / base_ms},
+    const double gflops = flops(t) / (med * 1e-3) / 1e9;
+    std::printf("%6lld %12.3f %10.2f %14.3f %10.1f\n", (long long)t, med, med / base_ms, med / t, gflops);
+    rows.push_back({{"tokens", t}, {"ms_per_forward", med}, {"ratio_to_first", med / base_ms}, {"gflops", gflops},
                     {"ms_min", *std::min_element(ms.begin(), ms.end())}});
   }
   if (!json_path.empty()) {

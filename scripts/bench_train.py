@@ -95,20 +95,29 @@ def run_torch(args, config: dict) -> float:
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=args.lr, betas=(0.9, 0.95), eps=1e-8)
-    times = []
+    times, parts = [], []
     for b in window_batches(args.data, args.batch, args.seq_len, args.steps, seed=args.seed):
         t0 = time.perf_counter()
         ids = torch.from_numpy(b)
+        opt.zero_grad(set_to_none=True)
         logits = model(input_ids=ids[:, :-1]).logits
         loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
+        t1 = time.perf_counter()
         loss.backward()
+        t2 = time.perf_counter()
         if args.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        t3 = time.perf_counter()
         opt.step()
         loss.item()
-        times.append(time.perf_counter() - t0)
+        t4 = time.perf_counter()
+        times.append(t4 - t0)
+        parts.append((t1 - t0, t2 - t1, t3 - t2, t4 - t3))
     timed = times[args.skip:]
+    if args.breakdown:
+        mean = [1e3 * sum(p[i] for p in parts[args.skip:]) / len(timed) for i in range(4)]
+        print("pytorch step (ms): forward+loss %.1f, backward %.1f, clip %.1f, adamw %.1f, total %.1f"
+              % (*mean, sum(mean)), file=sys.stderr)
     return len(timed) * args.batch * args.seq_len / sum(timed)
 
 
@@ -139,6 +148,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1, help="alternate the two sides N times, keep the best of each")
     ap.add_argument("--json", help="write the figures here too")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="print where a PyTorch step goes (augur's side: build/bin/train_step)")
     args = ap.parse_args()
     if args.steps <= args.skip:
         sys.exit("bench_train: --steps must exceed --skip")
@@ -157,6 +168,11 @@ def main() -> None:
         print(f"round {r + 1}/{args.repeat}: augur {augur_runs[-1]:.0f} tok/s, pytorch {torch_runs[-1]:.0f} tok/s",
               file=sys.stderr)
     a, p = max(augur_runs), max(torch_runs)
+    # Each round runs the two sides back to back, so the per-round ratio is the least
+    # sensitive to other load on the machine.
+    round_ratios = sorted(x / y for x, y in zip(augur_runs, torch_runs))
+    median_ratio = round_ratios[len(round_ratios) // 2] if len(round_ratios) % 2 else \
+        0.5 * (round_ratios[len(round_ratios) // 2 - 1] + round_ratios[len(round_ratios) // 2])
     result = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
@@ -164,7 +180,7 @@ def main() -> None:
         "config": args.config, "batch": args.batch, "seq_len": args.seq_len, "threads": args.threads,
         "steps": args.steps, "skip": args.skip, "repeat": args.repeat,
         "augur_tok_s": a, "pytorch_tok_s": p, "ratio": a / p,
-        "augur_runs": augur_runs, "pytorch_runs": torch_runs,
+        "augur_runs": augur_runs, "pytorch_runs": torch_runs, "median_round_ratio": median_ratio,
     }
     print(f"{result['date']}, {result['machine']}")
     print(f"model {args.config}, batch {args.batch} x seq {args.seq_len}, {args.threads} threads, "
@@ -172,7 +188,7 @@ def main() -> None:
     print(f"augur train      {a:10.0f} tokens/s")
     print(f"pytorch eager    {p:10.0f} tokens/s   (transformers {transformers.__version__} LlamaForCausalLM, "
           f"torch {torch.__version__})")
-    print(f"ratio augur/pytorch {a / p:.2f}")
+    print(f"ratio augur/pytorch {a / p:.2f} (best vs best); median of per-round ratios {median_ratio:.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
