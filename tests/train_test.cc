@@ -433,6 +433,29 @@ TEST(StoreData, BatchesArePureFunctionsOfSeedAndIndex) {
   EXPECT_EQ(warnings.size(), 2u);
 }
 
+TEST(StoreData, FindsTheTokenizerNextToTheStore) {
+  // A store built elsewhere records a relative --tokenizer path; a tokenizer directory of
+  // that name beside the store is found. A fake one there is refused (wrong fingerprint).
+  TempDir tmp;
+  TokenStoreInfo meta;
+  meta.tokenizer_fingerprint = "fake-tokenizer";
+  meta.vocab_size = 61;
+  meta.created_by = "augur 0.1.0: augur data build --tokenizer elsewhere/tok --out x.h5";
+  auto w = TokenStoreWriter::Create(tmp.sub("s.h5"), meta);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Add(std::vector<int32_t>(100, 5), Split::kTrain, "d").ok());
+  ASSERT_TRUE((*w)->Finish().ok());
+  ASSERT_TRUE(MakeDirs(tmp.sub("tok")).ok());
+  std::ofstream(tmp.sub("tok/tokenizer.model")) << "not a model";
+  std::vector<std::string> warnings;
+  auto d = OpenStoreData(tmp.sub("s.h5"), {0, 8, ""}, &warnings);
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->tokenizer_model.empty());
+  bool named = false;
+  for (const auto& w : warnings) named |= w.find("elsewhere/tok") != std::string::npos;
+  EXPECT_TRUE(named);
+}
+
 TEST(StoreData, TokenizerFromCreatedBy) {
   EXPECT_EQ(TokenizerFromCreatedBy("augur 0.1.0: augur data build --input x --tokenizer runs/tok --out s.h5"),
             "runs/tok");

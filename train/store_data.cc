@@ -73,15 +73,31 @@ absl::StatusOr<TrainData> OpenStoreData(const std::string& path, const StoreData
   // The tokenizer to ship with the checkpoints: explicit, else the one the store was built with.
   std::string tok = opts.tokenizer;
   const bool explicit_tok = !tok.empty();
-  if (tok.empty()) tok = TokenizerFromCreatedBy(store->info().created_by);
+  std::vector<std::string> candidates = {tok};
+  if (!explicit_tok) {
+    // The recorded path is relative to wherever `augur data build` ran; also try its last
+    // component next to the store (runs/x/corpus.h5 + runs/x/tokenizer).
+    tok = TokenizerFromCreatedBy(store->info().created_by);
+    candidates = {tok};
+    std::string name = tok;
+    while (name.size() > 1 && name.back() == '/') name.pop_back();
+    if (auto slash = name.rfind('/'); slash != std::string::npos) name = name.substr(slash + 1);
+    const auto store_slash = path.rfind('/');
+    const std::string sibling = (store_slash == std::string::npos ? std::string(".") : path.substr(0, store_slash)) + "/" + name;
+    if (!name.empty() && sibling != tok) candidates.push_back(sibling);
+  }
   if (!tok.empty()) {
-    auto tokenizer = Tokenizer::Load(tok);
-    absl::Status st = tokenizer.ok() ? store->Check(*tokenizer) : tokenizer.status();
-    if (st.ok()) {
-      data.tokenizer_model = IsDirectory(tok) ? tok + "/" + kTokenizerFile : tok;
-    } else if (explicit_tok) {
-      return st;
-    } else if (warnings) {
+    absl::Status st;
+    for (const auto& candidate : candidates) {
+      auto tokenizer = Tokenizer::Load(candidate);
+      st = tokenizer.ok() ? store->Check(*tokenizer) : tokenizer.status();
+      if (st.ok()) {
+        data.tokenizer_model = IsDirectory(candidate) ? candidate + "/" + kTokenizerFile : candidate;
+        break;
+      }
+    }
+    if (!st.ok() && explicit_tok) return st;
+    if (!st.ok() && warnings) {
       warnings->push_back(absl::StrCat("the tokenizer recorded in ", path, " (", tok, ") is not usable (",
                                        st.message(), "); pass --tokenizer DIR to copy one into the checkpoint"));
     }
