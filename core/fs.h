@@ -19,6 +19,12 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 bool FileExists(const std::string& path);
 bool IsDirectory(const std::string& path);
 absl::Status MakeDirs(const std::string& dir);
+// A fresh directory "$TMPDIR/<prefix>XXXXXX" (mkdtemp); "" when it cannot be made.
+std::string MakeTempDir(const std::string& prefix);
+// Removes `dir` and everything below it (links are removed, not followed). POSIX nftw:
+// std::filesystem::remove_all crashes in binaries linked with libtorch, which exports its
+// own copy of std::filesystem symbols.
+void RemoveTree(const std::string& dir);
 // Hex SHA-256-like fingerprint (FNV-1a 64 twice, for identity, not security).
 std::string Fingerprint(std::string_view data);
 

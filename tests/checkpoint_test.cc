@@ -27,17 +27,6 @@ namespace {
 using json = nlohmann::json;
 using ::testing::HasSubstr;
 
-// Temp-dir helpers in POSIX: std::filesystem::remove_all segfaults in binaries linked with
-// libtorch.so, which exports its own (broken) copy of std::filesystem.
-std::string MakeTempDir(const char* prefix) {
-  const char* base = std::getenv("TMPDIR");
-  std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "XXXXXX";
-  return ::mkdtemp(tmpl.data()) ? tmpl : "";
-}
-void RemoveTree(const std::string& dir) {
-  ::nftw(dir.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-         FTW_DEPTH | FTW_PHYS);
-}
 std::set<std::string> ListDir(const std::string& dir) {
   std::set<std::string> names;
   if (DIR* d = ::opendir(dir.c_str())) {

@@ -14,20 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "core/fs.h"
+
 namespace augur::testing_data {
 
 class TempDir {
  public:
-  explicit TempDir(const char* prefix = "augur_data_") {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/" + prefix + "XXXXXX";
-    path_ = ::mkdtemp(tmpl.data()) ? tmpl : "";
-  }
-  ~TempDir() {
-    if (path_.empty()) return;
-    ::nftw(path_.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-           FTW_DEPTH | FTW_PHYS);
-  }
+  explicit TempDir(const char* prefix = "augur_data_") : path_(MakeTempDir(prefix)) {}
+  ~TempDir() { RemoveTree(path_); }
   const std::string& path() const { return path_; }
   std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
 

@@ -70,15 +70,8 @@ TrainData PatternData() {
 // exports its own std::filesystem symbols, which crash when calls bind to them.)
 class TempDir {
  public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl = std::string(base && *base ? base : "/tmp") + "/augur_train_test_XXXXXX";
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    ::nftw(path_.c_str(), [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); }, 16,
-           FTW_DEPTH | FTW_PHYS);
-  }
+  TempDir() : path_(MakeTempDir("augur_train_test_")) {}
+  ~TempDir() { RemoveTree(path_); }
   std::string sub(const std::string& name) const { return path_ + "/" + name; }
 
  private:
