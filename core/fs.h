@@ -2,6 +2,7 @@
 // half-written file where a good one was.
 #pragma once
 
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,8 @@ std::string MakeTempDir(const std::string& prefix);
 // std::filesystem::remove_all crashes in binaries linked with libtorch, which exports its
 // own copy of std::filesystem symbols.
 void RemoveTree(const std::string& dir);
+// Names in `dir` (without "." and ".."), sorted; empty when it cannot be read.
+std::set<std::string> ListDir(const std::string& dir);
 // Hex SHA-256-like fingerprint (FNV-1a 64 twice, for identity, not security).
 std::string Fingerprint(std::string_view data);
 

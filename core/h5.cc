@@ -135,6 +135,14 @@ absl::StatusOr<Handle> OpenAttr(hid_t loc, const std::string& name) {
 // Default format bounds: files stay readable by older HDF5 (and h5py) builds.
 absl::StatusOr<Handle> MakeFileAccess() { return Handle(H5Pcreate(H5P_FILE_ACCESS)); }
 
+// Creates `name` under `loc` (intermediate groups too) with the given space and creation
+// properties; shared by the extendible and fixed-size datasets.
+Handle CreateDatasetHandle(hid_t loc, const std::string& name, DType dtype, hid_t space, hid_t dcpl) {
+  Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
+  H5Pset_create_intermediate_group(lcpl.get(), 1);
+  return Handle(H5Dcreate2(loc, name.c_str(), FileType(dtype), space, lcpl.get(), dcpl, H5P_DEFAULT));
+}
+
 }  // namespace
 
 size_t DTypeSize(DType d) {
@@ -386,11 +394,8 @@ absl::StatusOr<Dataset> Dataset::CreateExtendible(hid_t loc, const std::string& 
     H5Pset_shuffle(dcpl.get());
     H5Pset_deflate(dcpl.get(), static_cast<unsigned>(deflate_level));
   }
-  Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
   Dataset ds;
-  ds.handle_ = Handle(H5Dcreate2(loc, name.c_str(), FileType(dtype), space.get(), lcpl.get(),
-                                 dcpl.get(), H5P_DEFAULT));
+  ds.handle_ = CreateDatasetHandle(loc, name, dtype, space.get(), dcpl.get());
   if (!ds.handle_.valid()) return Error(loc, absl::StrCat("cannot create dataset '", name, "'"));
   ds.shape_.assign(dims.begin(), dims.end());
   ds.dtype_ = dtype;
@@ -414,11 +419,8 @@ absl::StatusOr<Dataset> Dataset::CreateFixed(hid_t loc, const std::string& name,
     H5Pset_shuffle(dcpl.get());
     H5Pset_deflate(dcpl.get(), static_cast<unsigned>(deflate_level));
   }
-  Handle lcpl(H5Pcreate(H5P_LINK_CREATE));
-  H5Pset_create_intermediate_group(lcpl.get(), 1);
   Dataset ds;
-  ds.handle_ = Handle(H5Dcreate2(loc, name.c_str(), FileType(dtype), space.get(), lcpl.get(),
-                                 dcpl.get(), H5P_DEFAULT));
+  ds.handle_ = CreateDatasetHandle(loc, name, dtype, space.get(), dcpl.get());
   if (!ds.handle_.valid()) return Error(loc, absl::StrCat("cannot create dataset '", name, "'"));
   ds.shape_ = shape;
   ds.dtype_ = dtype;

@@ -3,7 +3,6 @@
 #include <ATen/ATen.h>
 #include <absl/strings/str_format.h>
 #include <absl/strings/str_join.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <nlohmann/json.hpp>
 #include <sys/mman.h>
@@ -190,15 +189,6 @@ void RemoveIfExists(const std::string& path) { ::unlink(path.c_str()); }
 
 // Plain names in `dir` (POSIX, not std::filesystem: libtorch.so exports its own copy of
 // std::filesystem, and calls may bind to it).
-std::vector<std::string> ListDir(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (const dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
-    ::closedir(d);
-  }
-  return names;
-}
-
 const std::regex& ShardNamePattern() {
   static const std::regex re(R"(model-\d{5}-of-\d{5}\.safetensors)");
   return re;

@@ -25,15 +25,6 @@ namespace {
 using json = nlohmann::json;
 using ::testing::HasSubstr;
 
-std::set<std::string> ListDir(const std::string& dir) {
-  std::set<std::string> names;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    while (const dirent* e = ::readdir(d))
-      if (std::string(e->d_name) != "." && std::string(e->d_name) != "..") names.insert(e->d_name);
-    ::closedir(d);
-  }
-  return names;
-}
 
 class SafetensorsTest : public ::testing::Test {
  protected:
