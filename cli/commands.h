@@ -10,5 +10,12 @@ int RunTrain(int argc, char** argv, int first);          // augur train
 int RunGenerate(int argc, char** argv, int first);       // augur generate
 int RunInfo(int argc, char** argv, int first);           // augur info (model / store / devices)
 int RunDataEncode(int argc, char** argv, int first);     // augur data encode
+int RunDistillGen(int argc, char** argv, int first);     // augur distill gen  (cmd_distill_gen.cc)
+int RunDistillAr(int argc, char** argv, int first);      // augur distill ar   (cmd_distill.cc)
+int RunDistillNat(int argc, char** argv, int first);     // augur distill nat  (cmd_distill.cc)
+int RunQuantize(int argc, char** argv, int first);       // augur quantize     (cmd_quantize.cc)
+int RunExport(int argc, char** argv, int first);         // augur export       (cmd_export.cc)
+int RunEval(int argc, char** argv, int first);           // augur eval         (cmd_eval.cc)
+int RunBench(int argc, char** argv, int first);          // augur bench        (cmd_eval.cc)
 
 }  // namespace augur::cli

@@ -26,6 +26,13 @@ const std::vector<Command>& Commands() {
       {{"data", "encode"}, RunDataEncode, "print the token ids of a text"},
       {{"train"}, RunTrain, "train a model (target or drafter) on a token store"},
       {{"generate"}, RunGenerate, "generate text from a checkpoint"},
+      {{"distill", "gen"}, RunDistillGen, "score prompts with a target into a teacher store"},
+      {{"distill", "ar"}, RunDistillAr, "distill a target into a compact autoregressive drafter"},
+      {{"distill", "nat"}, RunDistillNat, "distill a target into a parallel (NAT) drafter"},
+      {{"quantize"}, RunQuantize, "quantize a drafter's weights to int8/int4 (RTN or GPTQ)"},
+      {{"export"}, RunExport, "export a checkpoint as GGUF (f32/f16/q8_0/q4_0)"},
+      {{"eval"}, RunEval, "measure drafters against a target: acceptance, tau, speedup, report"},
+      {{"bench"}, RunBench, "sweep gamma and drafter sets with the speculative engine"},
       {{"info"}, RunInfo, "describe a checkpoint, a token store, or this machine's devices"},
   };
   return table;

@@ -1,0 +1,62 @@
+// Knowledge-distillation losses between a teacher distribution p and a student
+// distribution q over the vocabulary, per position:
+//   fkl  forward KL   KL(p || q) = sum_x p log(p/q)       (mode-covering)
+//   rkl  reverse KL   KL(q || p) = sum_x q log(q/p)       (mode-seeking)
+//   jsd  JSD(beta)    beta KL(p || m) + (1-beta) KL(q || m),  m = beta p + (1-beta) q
+//   tvd  total variation  (1/2) sum_x |p - q|            (= 1 - alpha, see below)
+// Both sides are softened by the same temperature. The expected acceptance of a drafter
+// q under a target p at one position is alpha = sum_x min(p, q) = 1 - TVD(p, q).
+//
+// Two forms: from full teacher logits (online: the target runs in the loop) and from a
+// cached top-k + remainder (the teacher store): the vocabulary is coarsened to the K
+// stored ids plus one "rest" bucket, whose teacher log-mass is stored and whose student
+// mass is 1 - sum of the student's probabilities at the K ids.
+//
+// Shapes: N positions, V vocab, K top-k. Losses are per position, float32 [N].
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+#include "core/status.h"
+
+namespace augur::distill {
+
+enum class KdLossKind { kForwardKl, kReverseKl, kJsd, kTvd };
+
+// The table that drives --loss parsing, --help and names in metrics.
+struct KdLossInfo {
+  KdLossKind kind;
+  const char* name;  // "fkl" | "rkl" | "jsd" | "tvd"
+  const char* help;
+};
+const std::vector<KdLossInfo>& KdLosses();
+absl::StatusOr<KdLossKind> ParseKdLoss(const std::string& name);
+const char* KdLossName(KdLossKind kind);
+
+struct KdOptions {
+  KdLossKind kind = KdLossKind::kForwardKl;
+  double temperature = 1.0;
+  double jsd_beta = 0.5;
+};
+
+// student_logits, teacher_logits: [N, V] (any float dtype; computed in float32).
+at::Tensor KdLossFull(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
+                      const KdOptions& opts);
+
+// teacher_ids int64 [N, K], teacher_logprobs float [N, K] (log-probs at temperature 1 as
+// stored), teacher_rest_logmass float [N].
+at::Tensor KdLossTopK(const at::Tensor& student_logits, const at::Tensor& teacher_ids,
+                      const at::Tensor& teacher_logprobs, const at::Tensor& teacher_rest_logmass,
+                      const KdOptions& opts);
+
+// Expected acceptance per position, sum_x min(p, q) at temperature 1 (no grad), float32 [N].
+at::Tensor ExpectedAcceptanceFull(const at::Tensor& student_logits, const at::Tensor& teacher_logits);
+// The same from a cached teacher: exact on the K ids, plus min(p_rest, q_rest) for the
+// rest bucket (an upper bound of the true value; tight when the rest mass is small).
+at::Tensor ExpectedAcceptanceTopK(const at::Tensor& student_logits, const at::Tensor& teacher_ids,
+                                  const at::Tensor& teacher_logprobs,
+                                  const at::Tensor& teacher_rest_logmass);
+
+}  // namespace augur::distill
