@@ -4,6 +4,8 @@
 # AUGUR_BUILD_TARGET=augur builds only the binary (quickstart does; tests need everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Paths relative to the checkout, so clones and worktrees share ccache hits.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
 export CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-5G}
 if [ ! -f build/build.ninja ] || [ $# -gt 0 ]; then
