@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -469,6 +471,59 @@ TEST(CheckpointFingerprint, NamesTheWeights) {
   ASSERT_TRUE(SaveCheckpoint(m, AugurMeta(), tmp / "c").ok());
   EXPECT_NE(*a, *CheckpointFingerprint(tmp / "c"));
   EXPECT_FALSE(CheckpointFingerprint(tmp / "missing").ok());
+}
+
+// ---- the augur binary ------------------------------------------------------------------
+
+struct ShellRun {
+  int rc = -1;
+  std::string err;
+};
+
+ShellRun Shell(const std::string& cmd, const TempDir& tmp) {
+  ShellRun r;
+  r.rc = std::system((cmd + " >" + (tmp / "out.txt") + " 2>" + (tmp / "err.txt")).c_str());
+  r.err = ReadFile(tmp / "err.txt").value_or("");
+  return r;
+}
+
+TEST(TeacherGenCli, WritesAStoreAndRefusesToOverwrite) {
+  const char* bin = std::getenv("AUGUR_BIN");
+  if (bin == nullptr || !FileExists(bin)) GTEST_SKIP() << "AUGUR_BIN is not set or not built (run through ctest)";
+  TempDir tmp("augur_teacher_cli_");
+  LlamaModel m = Random(Tiny(61), 2);
+  ASSERT_TRUE(SaveCheckpoint(m, AugurMeta(), tmp / "target").ok());
+  const std::string store = PatternStore(tmp);
+  const std::string base = std::string(bin) + " distill gen --target " + (tmp / "target") + " --prompts " + store +
+                           " --out " + (tmp / "t.h5") +
+                           " --split train --num-prompts 5 --prompt-len 8 --max-new 6 --batch 2 --threads 1 --no-progress";
+  const std::string gen = base + " --top-k 4";
+  ShellRun r = Shell(gen, tmp);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("5 sequences"), std::string::npos) << r.err;
+  auto s = Open(tmp / "t.h5");
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->num_sequences(), 5);
+  EXPECT_EQ(s->num_positions(), 5 * 14);
+  EXPECT_EQ(s->info().top_k, 4);
+  EXPECT_EQ(s->info().target_fingerprint, *CheckpointFingerprint(tmp / "target"));
+  EXPECT_NE(s->info().created_by.find("--max-new 6"), std::string::npos);
+
+  r = Shell(gen, tmp);
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("already exists; pass --resume"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;  // one line
+  r = Shell(gen + " --resume", tmp);
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("5 skipped as done"), std::string::npos) << r.err;
+  r = Shell(base + " --resume --top-k 3", tmp);
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("top-k 4 but this run has 3"), std::string::npos) << r.err;
+  r = Shell(gen + " --mode beam", tmp);
+  EXPECT_NE(r.rc, 0);
+  EXPECT_NE(r.err.find("augur distill gen: unknown --mode 'beam'"), std::string::npos) << r.err;
+  r = Shell(std::string(bin) + " distill gen --help", tmp);
+  EXPECT_EQ(r.rc, 0);
 }
 
 }  // namespace
