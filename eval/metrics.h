@@ -45,7 +45,9 @@ struct Summary {
   double other_s() const { return total_s - prefill_s - draft_s - verify_s; }
   double overhead_fraction() const { return total_s > 0 ? other_s() / total_s : 0.0; }
   double tokens_per_s() const { return total_s > 0 ? new_tokens / total_s : 0.0; }
-  // P(token at draft position i kept | offered); 0 where never offered.
+  // accepted_at[i] / offered_at[i]: how often a draft offered with a token at position i had
+  // tokens 1..i+1 all kept (the engine counts a keep at i only after keeps at 0..i-1); 0
+  // where never offered.
   std::vector<double> acceptance_by_position() const;
   // Mean seconds per target forward (verification rounds) and per round of drafting.
   double verify_s_per_forward() const { return target_forwards > 0 ? verify_s / target_forwards : 0.0; }

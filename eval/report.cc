@@ -260,7 +260,8 @@ std::string ReportMarkdown(const Report& report) {
 
   size_t width = 0;
   for (const auto& run : report.runs) width = std::max(width, Summarize(run.prompts).offered_at.size());
-  absl::StrAppend(&md, "\n## Acceptance by draft position\n\nP(token i kept | offered).\n\n| drafter | gamma |");
+  absl::StrAppend(&md, "\n## Acceptance by draft position\n\nColumn i: accepted_at[i] / offered_at[i], the share of drafts "
+                       "offering a token at position i whose tokens 1..i were all kept.\n\n| drafter | gamma |");
   for (size_t i = 0; i < width; ++i) absl::StrAppend(&md, " ", i + 1, " |");
   absl::StrAppend(&md, "\n|---|---:|");
   for (size_t i = 0; i < width; ++i) absl::StrAppend(&md, "---:|");

@@ -5,7 +5,8 @@
     .venv/bin/python scripts/plot_report.py RUN/report/report.json --out figs/
 
 Writes:
-  acceptance_by_position.png  P(draft token i kept | offered), one line per drafter (and gamma)
+  acceptance_by_position.png  share of drafts offering position i whose tokens 1..i were all
+                              kept, one line per drafter (and gamma)
   drafters.png                speedup and tau per drafter side by side (bench: each drafter's
                               best gamma), with the predicted speedup and the 1x line
   gamma_sweep.png             tau and speedup vs gamma per drafter (when a drafter ran at
@@ -60,7 +61,7 @@ def plot_acceptance(report, out):
         ys = [acc[i] for i in range(len(acc)) if offered[i] > 0]
         ax.plot(xs, ys, marker="o", label=run_name(run, with_gamma))
     ax.set_xlabel("draft position")
-    ax.set_ylabel("P(kept | offered)")
+    ax.set_ylabel("P(draft tokens 1..i all kept | offered)")
     ax.set_ylim(0, 1.02)
     ax.set_title("Acceptance by draft position\n" + title(report), fontsize=10)
     ax.grid(alpha=0.3)
