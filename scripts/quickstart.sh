@@ -61,7 +61,7 @@ eval_drafters() {
   for d in "$RUN"/drafter-*/; do
     [ -f "$d/config.json" ] || continue
     d=${d%/}
-    kind=ar
+    kind="ar"
     grep -q '"nat-drafter"' "$d/augur.json" 2>/dev/null && kind=nat
     if [ "$kind" = nat ] && $AUGUR eval --help | grep -q 'nat:DIR.*not available'; then continue; fi
     echo "$kind:$d"
