@@ -1,11 +1,25 @@
 # Dependency lookup. LibTorch comes from the PyPI torch wheel inside the project venv
 # (scripts/setup.sh makes it); everything else from Debian packages.
 
-set(AUGUR_PYTHON "${CMAKE_SOURCE_DIR}/.venv/bin/python" CACHE FILEPATH "Python of the project venv (holds the torch wheel)")
+# AUGUR_PYTHON: the Python whose torch package provides LibTorch. Default: the project venv;
+# without one (a GPU host with its own torch, scripts/gpu_bundle.sh), the python3 on PATH if
+# it imports torch. -DAUGUR_PYTHON=/path/to/python picks one explicitly.
+set(_augur_python "${CMAKE_SOURCE_DIR}/.venv/bin/python")
+if(NOT EXISTS "${_augur_python}")
+  find_program(_augur_python3 NAMES python3 python)
+  if(_augur_python3)
+    execute_process(COMMAND "${_augur_python3}" -c "import torch" RESULT_VARIABLE _rc OUTPUT_QUIET ERROR_QUIET)
+    if(_rc EQUAL 0)
+      set(_augur_python "${_augur_python3}")
+    endif()
+  endif()
+endif()
+set(AUGUR_PYTHON "${_augur_python}" CACHE FILEPATH "Python whose torch package provides LibTorch (default: .venv, else python3 with torch)")
 if(NOT Torch_DIR)
   if(NOT EXISTS "${AUGUR_PYTHON}")
-    message(FATAL_ERROR "No project venv at ${AUGUR_PYTHON}. Run scripts/setup.sh first "
-                        "(or pass -DTorch_DIR=<site-packages>/torch/share/cmake/Torch).")
+    message(FATAL_ERROR "No Python with torch at ${AUGUR_PYTHON}. Run scripts/setup.sh first "
+                        "(or pass -DAUGUR_PYTHON=/path/to/python with torch installed, or "
+                        "-DTorch_DIR=<site-packages>/torch/share/cmake/Torch).")
   endif()
   execute_process(COMMAND "${AUGUR_PYTHON}" -c "import os,torch;print(os.path.join(os.path.dirname(torch.__file__),'share','cmake','Torch'))"
                   OUTPUT_VARIABLE _torch_dir OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE _rc ERROR_QUIET)
