@@ -3,7 +3,8 @@
 // length; per position i of a sequence, the target's distribution over token i+1 given
 // tokens [0, i], kept as its top-k ids (int32) and log-probs (float16) plus the log of the
 // mass outside the top k (float32). Attributes: target fingerprint, tokenizer fingerprint,
-// vocab size, k, temperature, mode (greedy | sample | teacher-forced), source, created_by.
+// vocab size, k, temperature, mode (greedy | sample | teacher-forced), generation settings,
+// source, created_by.
 //
 // Shapes: S sequences, N positions in all (the sum of the sequence lengths), K top-k.
 //
@@ -22,6 +23,10 @@ namespace augur {
 
 inline constexpr char kTeacherStoreFormat[] = "augur-teacher-store";
 inline constexpr int64_t kTeacherStoreVersion = 1;
+// Buffered positions after which TeacherStoreWriter::Add writes a segment by itself.
+inline constexpr int64_t kTeacherSegmentPositions = int64_t{1} << 16;
+// The segment directory of a store being written: "<path>.parts".
+std::string TeacherPartsDir(const std::string& path);
 
 struct TeacherStoreInfo {
   int64_t format_version = kTeacherStoreVersion;
@@ -31,6 +36,7 @@ struct TeacherStoreInfo {
   int64_t top_k = 0;
   double temperature = 1.0;           // log-probs are of softmax(logits / temperature)
   std::string mode;                   // "greedy" | "sample" | "teacher-forced"
+  std::string generation;             // generation settings ("max-new 64 temperature 0.8 seed 0")
   std::string source;                 // where the prompts came from
   std::string created_by;             // augur version and command line
   int64_t num_sequences = 0;          // filled by the writer
@@ -57,7 +63,13 @@ class TeacherStore {
   const std::string& path() const { return path_; }
   const TeacherStoreInfo& info() const { return info_; }
   int64_t num_sequences() const { return info_.num_sequences; }
+  int64_t num_positions() const { return info_.num_positions; }
+  // Per-sequence index data, loaded at open (no file access). s in [0, num_sequences).
   int64_t sequence_length(int64_t s) const;
+  int64_t sequence_offset(int64_t s) const;  // row of its first position in /tokens
+  int64_t prompt_len(int64_t s) const;
+  int64_t prompt_index(int64_t s) const;
+  // One sequence, log-probs converted from float16 to float.
   absl::StatusOr<TeacherSequence> Read(int64_t s) const;
 
   // Thread-safe reads; implementation detail below.
@@ -71,9 +83,17 @@ class TeacherStore {
   std::unique_ptr<Impl> impl_;
 };
 
-// Appends sequences. Create() starts a new store; Resume() continues an interrupted one
-// (same path and the same info fields, else an error naming the mismatch) and reports which
-// prompts are already done. Finish() makes the complete file appear at `path` atomically.
+// Appends sequences. Create() starts a new store (an existing `path` or `path`.parts is an
+// error); Resume() continues an interrupted one, or extends a finished one, when the
+// fields that define the data (fingerprints, vocab size, k, temperature, mode, source)
+// match, else an error naming the mismatch; it reports which prompts are already done.
+//
+// Durability: Add() buffers; Flush() writes what is buffered as one complete, fsynced HDF5
+// segment `path`.parts/part-NNNNNN.h5 (temp name + rename), so a kill loses at most the
+// unflushed sequences. Finish() merges the finished store at `path` (if any) and the
+// segments into a temp file, renames it onto `path` and removes the .parts directory.
+// A writer destroyed without Finish() leaves its flushed segments for Resume() and drops
+// what was not flushed (as a kill would). A prompt index is written at most once.
 class TeacherStoreWriter {
  public:
   static absl::StatusOr<std::unique_ptr<TeacherStoreWriter>> Create(const std::string& path,
@@ -82,8 +102,11 @@ class TeacherStoreWriter {
                                                                     const TeacherStoreInfo& info);
   ~TeacherStoreWriter();
 
-  // Prompt indices already written (by this run or a resumed one).
+  // Prompt indices already written (by this run or a resumed one), in write order.
   const std::vector<int64_t>& done_prompts() const;
+  bool is_done(int64_t prompt_index) const;
+  // Validates shapes, ids and prompt_len, and refuses a prompt index already written.
+  // Flushes by itself when the buffer passes kTeacherSegmentPositions.
   absl::Status Add(const TeacherSequence& seq);
   // Makes what was added so far durable (a later Resume starts from here).
   absl::Status Flush();

@@ -4,7 +4,8 @@
 //   rkl  reverse KL   KL(q || p) = sum_x q log(q/p)       (mode-seeking)
 //   jsd  JSD(beta)    beta KL(p || m) + (1-beta) KL(q || m),  m = beta p + (1-beta) q
 //   tvd  total variation  (1/2) sum_x |p - q|            (= 1 - alpha, see below)
-// Both sides are softened by the same temperature. The expected acceptance of a drafter
+// Both sides are softened by the same temperature (no T^2 factor: a trainer that wants the
+// usual gradient scale multiplies by T^2 itself). The expected acceptance of a drafter
 // q under a target p at one position is alpha = sum_x min(p, q) = 1 - TVD(p, q).
 //
 // Two forms: from full teacher logits (online: the target runs in the loop) and from a
@@ -18,6 +19,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 
@@ -39,9 +41,13 @@ struct KdOptions {
   KdLossKind kind = KdLossKind::kForwardKl;
   double temperature = 1.0;
   double jsd_beta = 0.5;
+  // "kd loss: temperature 0 must be > 0" style messages (the losses themselves only
+  // TORCH_CHECK shapes; options come from flags and are validated here first).
+  absl::Status Validate() const;
 };
 
-// student_logits, teacher_logits: [N, V] (any float dtype; computed in float32).
+// student_logits, teacher_logits: [N, V] (or [..., V]; the result then has shape [...]).
+// Any float dtype; computed in float32 (double stays double, for gradient checks).
 at::Tensor KdLossFull(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
                       const KdOptions& opts);
 
