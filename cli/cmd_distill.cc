@@ -5,9 +5,4 @@
 
 namespace augur::cli {
 
-int RunDistillNat(int, char**, int) {
-  std::fprintf(stderr, "augur distill nat: not built yet\n");
-  return 1;
-}
-
 }  // namespace augur::cli
