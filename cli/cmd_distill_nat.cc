@@ -211,6 +211,7 @@ int RunDistillNat(int argc, char** argv, int first) {
     return 0;
   }
 
+  if (auto s = o.Validate(); !s.ok()) return NatFail(s);
   train::TuneAllocatorForTraining();
   std::fprintf(stderr,
                "augur distill nat: %s -> %s: gamma %lld, loss %s, %lld groups/window, %lld steps x %lld windows of "
