@@ -215,5 +215,46 @@ TEST_F(NatDistill, ShortRunRaisesHeldOutAcceptance) {
   EXPECT_NE(refused.status().message().find("mask-id 61"), std::string::npos) << refused.status();
 }
 
+// Largest absolute difference between the weights of two checkpoints.
+double MaxDiff(const std::string& a, const std::string& b) {
+  auto ca = LoadCheckpoint(a), cb = LoadCheckpoint(b);
+  EXPECT_TRUE(ca.ok() && cb.ok());
+  if (!ca.ok() || !cb.ok()) return 1e9;
+  double d = 0;
+  auto pa = ca->model->named_parameters(), pb = cb->model->named_parameters();
+  for (const auto& item : pa) d = std::max(d, (item.value() - pb[item.key()]).abs().max().item<double>());
+  return d;
+}
+
+TEST_F(NatDistill, ResumeEqualsAnUninterruptedRun) {
+  const std::string cfg_path = root_ + "/student_resume.json";
+  ASSERT_TRUE(WriteFileAtomic(cfg_path, Tiny(1, 32).ToJson().dump()).ok());
+  distill::NatDistillOptions full = Options(root_ + "/full");
+  full.student = cfg_path;
+  full.train.steps = 6;
+  full.train.eval_every = 3;
+  ASSERT_TRUE(distill::DistillNat(full).ok());
+  distill::NatDistillOptions half = full;
+  half.train.out_dir = root_ + "/half";
+  half.train.stop_after = 3;
+  auto first = distill::DistillNat(half);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->steps, 3);
+  half.train.stop_after = 0;
+  half.train.resume = true;
+  auto second = distill::DistillNat(half);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->start_step, 3);
+  EXPECT_EQ(second->steps, 6);
+  EXPECT_LT(MaxDiff(full.train.out_dir, half.train.out_dir), 1e-6);
+  // The layout settings fix what a step means: another gamma is refused on resume.
+  distill::NatDistillOptions changed = half;
+  changed.gamma = 2;
+  changed.train.steps = 8;
+  auto r = distill::DistillNat(changed);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("gamma=3"), std::string::npos) << r.status();
+}
+
 }  // namespace
 }  // namespace augur
