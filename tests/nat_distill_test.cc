@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <absl/strings/str_split.h>
+#include <nlohmann/json.hpp>
+
 #include <cmath>
+#include <cstdlib>
 #include <set>
 
 #include "core/checkpoint.h"
@@ -254,6 +258,63 @@ TEST_F(NatDistill, ResumeEqualsAnUninterruptedRun) {
   auto r = distill::DistillNat(changed);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("gamma=3"), std::string::npos) << r.status();
+}
+
+// ---- the augur binary ------------------------------------------------------------------
+
+struct ShellRun {
+  int rc = -1;
+  std::string out, err;
+};
+
+ShellRun Shell(const std::string& cmd, const std::string& dir) {
+  ShellRun r;
+  r.rc = std::system((cmd + " >" + dir + "/out.txt 2>" + dir + "/err.txt").c_str());
+  r.out = ReadFile(dir + "/out.txt").value_or("");
+  r.err = ReadFile(dir + "/err.txt").value_or("");
+  return r;
+}
+
+TEST_F(NatDistill, Cli) {
+  const char* bin = std::getenv("AUGUR_BIN");
+  if (bin == nullptr || !FileExists(bin)) GTEST_SKIP() << "AUGUR_BIN is not set or not built (run through ctest)";
+  const std::string cfg_path = root_ + "/student_cli.json";
+  ASSERT_TRUE(WriteFileAtomic(cfg_path, Tiny(1, 32).ToJson().dump()).ok());
+  const std::string base = std::string(bin) + " distill nat --target " + root_ + "/target --teacher " + root_ +
+                           "/teacher.h5 --mask-id 4 --threads 1 --quiet --seq-len 32 --eval-sequences 8";
+  ShellRun r = Shell(base + " --student " + cfg_path + " --gamma 3 --out " + root_ +
+                         "/cli --steps 4 --batch 4 --groups-per-seq 3 --eval-every 2",
+                     root_);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("alpha_3"), std::string::npos) << r.err;
+  auto meta = ReadFile(root_ + "/cli/augur.json");
+  ASSERT_TRUE(meta.ok());
+  const auto j = nlohmann::json::parse(*meta);
+  EXPECT_EQ(j["kind"], "nat-drafter");
+  EXPECT_EQ(j["gamma"], 3);
+  EXPECT_EQ(j["mask_token_id"], 4);
+  auto metrics = ReadFile(root_ + "/cli/metrics.jsonl");
+  ASSERT_TRUE(metrics.ok());
+  int evals = 0;
+  for (absl::string_view line : absl::StrSplit(*metrics, '\n')) {
+    if (line.empty()) continue;
+    const auto e = nlohmann::json::parse(std::string(line));
+    if (e.value("event", "") != "eval") continue;
+    ++evals;
+    for (const char* k : {"alpha", "alpha_1", "alpha_2", "alpha_3", "valid_loss"}) EXPECT_TRUE(e.contains(k)) << line;
+    EXPECT_FALSE(e.contains("alpha_4")) << line;
+  }
+  EXPECT_EQ(evals, 2);  // steps 2 and 4
+
+  r = Shell(base + " --student " + root_ + "/cli --gamma 3 --out " + root_ + "/cli_eval --eval-only", root_);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("alpha_1 "), std::string::npos) << r.out;
+
+  r = Shell(base + " --gamma 0 --out " + root_ + "/cli_bad", root_);
+  EXPECT_NE(r.rc, 0);
+  EXPECT_EQ(r.err, "augur distill nat: --gamma 0: must be >= 1\n");
+  r = Shell(std::string(bin) + " distill nat --help", root_);
+  EXPECT_EQ(r.rc, 0);
 }
 
 }  // namespace
