@@ -11,7 +11,6 @@
 #include "core/checkpoint_fingerprint.h"
 #include "core/device.h"
 #include "core/fs.h"
-#include "core/progress.h"
 #include "core/tokenizer.h"
 #include "datasets/teacher_store.h"
 #include "distill/ar_distill.h"

@@ -9,7 +9,6 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <set>
 
 #include "core/checkpoint.h"
 #include "core/checkpoint_fingerprint.h"

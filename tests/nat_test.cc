@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include <set>
 
 #include "core/checkpoint.h"
 #include "core/fs.h"
