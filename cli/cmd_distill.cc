@@ -5,14 +5,4 @@
 
 namespace augur::cli {
 
-int RunDistillAr(int, char**, int) {
-  std::fprintf(stderr, "augur distill ar: not built yet\n");
-  return 1;
-}
-
-int RunDistillNat(int, char**, int) {
-  std::fprintf(stderr, "augur distill nat: not built yet\n");
-  return 1;
-}
-
 }  // namespace augur::cli

@@ -12,7 +12,7 @@ int RunInfo(int argc, char** argv, int first);           // augur info (model / 
 int RunDataEncode(int argc, char** argv, int first);     // augur data encode
 int RunDistillGen(int argc, char** argv, int first);     // augur distill gen  (cmd_distill_gen.cc)
 int RunDistillAr(int argc, char** argv, int first);      // augur distill ar   (cmd_distill.cc)
-int RunDistillNat(int argc, char** argv, int first);     // augur distill nat  (cmd_distill.cc)
+int RunDistillNat(int argc, char** argv, int first);     // augur distill nat  (cmd_distill_nat.cc)
 int RunQuantize(int argc, char** argv, int first);       // augur quantize     (cmd_quantize.cc)
 int RunExport(int argc, char** argv, int first);         // augur export       (cmd_export.cc)
 int RunEval(int argc, char** argv, int first);           // augur eval         (cmd_eval.cc)

@@ -8,6 +8,8 @@
 #endif
 
 #include <chrono>
+#include <cstdio>
+#include <limits>
 #include <cmath>
 #include <memory>
 
@@ -52,24 +54,9 @@ class CudaAutocast {
 // Settings that fix the data order and the meaning of a step; a resumed run must keep them.
 constexpr const char* kFrozenOnResume[] = {"batch", "seq_len", "grad_accum", "seed"};
 
-absl::Status CheckBatch(const at::Tensor& b, int64_t batch, int64_t seq_len, int64_t vocab,
-                        const std::string& what) {
-  if (b.dim() != 2 || b.size(0) != batch || b.size(1) != seq_len + 1) {
-    std::string shape;
-    for (int64_t d : b.sizes()) absl::StrAppend(&shape, shape.empty() ? "" : ", ", d);
-    return absl::InvalidArgumentError(absl::StrCat("train: ", what, ": batch has shape [", shape,
-                                                   "], expected [", batch, ", ", seq_len + 1, "]"));
-  }
-  const int64_t lo = b.min().item<int64_t>(), hi = b.max().item<int64_t>();
-  if (lo < 0 || hi >= vocab)
-    return absl::InvalidArgumentError(absl::StrCat("train: ", what, ": token ids span [", lo, ", ", hi,
-                                                   "] but the model's vocab_size is ", vocab));
-  return absl::OkStatus();
-}
-
-// Backward of the mean loss over the micro-batches; the forward runs under autocast when on.
-at::Tensor AccumulateGradientsImpl(LlamaModel& model, const std::vector<at::Tensor>& micro_batches,
-                                   bool autocast, at::ScalarType autocast_dtype);
+constexpr char kBestDir[] = "best";
+constexpr char kBestStaging[] = ".best-staging";
+constexpr char kBestOld[] = ".best-old";
 
 }  // namespace
 
@@ -150,58 +137,12 @@ void TuneAllocatorForTraining() {
 #endif
 }
 
-at::Tensor LanguageModelLoss(LlamaModel& model, const at::Tensor& batch) {
-  const int64_t T = batch.size(1) - 1;
-  at::Tensor inputs = batch.narrow(1, 0, T);
-  at::Tensor targets = batch.narrow(1, 1, T);
-  at::Tensor logits = model->logits(inputs);  // [B, T, V] float32
-  return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}).to(torch::kFloat),
-                                              targets.reshape({-1}));
-}
-
-at::Tensor AccumulateGradients(LlamaModel& model, const std::vector<at::Tensor>& micro_batches) {
-  return AccumulateGradientsImpl(model, micro_batches, false, at::kFloat);
-}
-
-namespace {
-at::Tensor AccumulateGradientsImpl(LlamaModel& model, const std::vector<at::Tensor>& micro_batches,
-                                   bool autocast, at::ScalarType autocast_dtype) {
-  const double n = static_cast<double>(micro_batches.size());
-  at::Tensor total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat).device(model->device()));
-  for (const auto& mb : micro_batches) {
-    at::Tensor loss;
-    {
-      CudaAutocast guard(autocast, autocast_dtype);
-      loss = LanguageModelLoss(model, mb);
-    }
-    (loss / n).backward();
-    total += loss.detach();
-  }
-  return total / n;
-}
-}  // namespace
-
-absl::StatusOr<double> EvaluateLoss(LlamaModel& model, const BatchFn& valid, int64_t n, int64_t batch,
-                                    int64_t seq_len) {
-  if (!valid || n <= 0) return -1.0;
-  torch::NoGradGuard no_grad;
-  const bool was_training = model->is_training();
-  model->eval();
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    AUGUR_ASSIGN_OR_RETURN(at::Tensor b, valid(i, batch, seq_len));
-    sum += LanguageModelLoss(model, b.to(model->device())).item<double>();
-  }
-  model->train(was_training);
-  return sum / static_cast<double>(n);
-}
-
 namespace {
 
 class Trainer {
  public:
-  Trainer(const ModelConfig& cfg, const TrainData& data, const TrainOptions& opts)
-      : cfg_(cfg), data_(data), opts_(opts) {}
+  Trainer(const ModelConfig& cfg, const TrainData& data, const TrainOptions& opts, const TrainJob& job)
+      : cfg_(cfg), data_(data), opts_(opts), job_(job) {}
 
   absl::StatusOr<TrainResult> Run();
 
@@ -209,13 +150,24 @@ class Trainer {
   absl::Status Setup();
   absl::Status Step(int64_t step);
   absl::Status Save();
+  absl::Status SaveBest(double value);
   absl::Status Evaluate();
+  AugurMeta Meta() const;
+  // " alpha 0.612 (best 0.620)" for the progress line; "" without a select_metric.
+  std::string SelectedStatus() const {
+    if (job_.select_metric.empty() || result_.valid_metrics.empty()) return "";
+    return absl::StrFormat(" %s %.4f (best %.4f)", job_.select_metric,
+                           MetricOr(result_.valid_metrics, job_.select_metric, 0), best_value_);
+  }
   absl::Status WriteTrainConfig();
   std::string Dir(const char* name) const { return opts_.out_dir + "/" + name; }
 
   ModelConfig cfg_;
   const TrainData& data_;
   TrainOptions opts_;
+  const TrainJob& job_;
+  std::unique_ptr<TrainObjective> lm_objective_;  // owned when job_.objective is null
+  TrainObjective* objective_ = nullptr;
   torch::Device device_{torch::kCPU};
   bool autocast_ = false;
   at::ScalarType autocast_dtype_ = at::kBFloat16;
@@ -227,12 +179,20 @@ class Trainer {
   JsonlLog log_;
   int64_t last_saved_step_ = -1;
   double step_loss_ = 0, step_grad_norm_ = 0, step_lr_ = 0;
+  double best_value_ = -std::numeric_limits<double>::infinity();
+  int64_t best_step_ = -1;
 };
 
 absl::Status Trainer::Setup() {
   AUGUR_RETURN_IF_ERROR(opts_.Validate());
   AUGUR_RETURN_IF_ERROR(cfg_.Validate("train: model config"));
-  if (!data_.train) return absl::InvalidArgumentError("train: no training data was given");
+  if (job_.objective != nullptr) {
+    objective_ = job_.objective;
+  } else {
+    if (!data_.train) return absl::InvalidArgumentError("train: no training data was given");
+    lm_objective_ = MakeLanguageModelObjective(data_, opts_, cfg_.vocab_size);
+    objective_ = lm_objective_.get();
+  }
   if (data_.vocab_size > cfg_.vocab_size)
     return absl::InvalidArgumentError(absl::StrCat(
         "train: ", data_.source, ": the store's vocabulary (", data_.vocab_size,
@@ -287,6 +247,18 @@ absl::Status Trainer::Setup() {
                                               saved_step, " but trainer_state.json from step ", state_.step,
                                               " (a save was interrupted); start a new run"));
     model_ = ckpt.model;
+    // Selection continues across runs: the best so far is recorded in best/augur.json.
+    if (!job_.select_metric.empty()) {
+      auto text = ReadFile(Dir(kBestDir) + "/augur.json");
+      if (text.ok()) {
+        const auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+        if (j.is_object() && j.contains("extra") && j["extra"].contains("selected_by")) {
+          const auto& sel = j["extra"]["selected_by"];
+          best_value_ = sel.value("value", best_value_);
+          best_step_ = sel.value("step", int64_t{-1});
+        }
+      }
+    }
   } else {
     if (HasTrainerState(opts_.out_dir))
       return absl::AlreadyExistsError(absl::StrCat("train: --out ", opts_.out_dir,
@@ -295,6 +267,13 @@ absl::Status Trainer::Setup() {
     torch::manual_seed(opts_.seed);
     model_ = LlamaModel(cfg_);
     model_->init_weights(opts_.seed);
+    if (job_.init) {
+      if (job_.init->config().ToJson() != cfg_.ToJson())
+        return absl::InvalidArgumentError("train: the initial model's config differs from the model config");
+      torch::NoGradGuard no_grad;
+      const auto src = job_.init->named_parameters();
+      for (auto& p : model_->named_parameters()) p.value().copy_(src[p.key()]);
+    }
     model_->to(device_);
     state_.seed = opts_.seed;
     state_.data_fingerprint = data_.data_fingerprint;
@@ -318,6 +297,9 @@ absl::Status Trainer::Setup() {
 absl::Status Trainer::WriteTrainConfig() {
   nlohmann::json j;
   j["options"] = opts_.ToJson();
+  j["kind"] = job_.meta.kind;
+  j["objective"] = objective_->Describe();
+  j["init"] = job_.init ? "given" : "random";
   j["model"] = cfg_.ToJson();
   j["model_parameters"] = cfg_.num_parameters();
   j["data"] = {{"source", data_.source},
@@ -328,26 +310,29 @@ absl::Status Trainer::WriteTrainConfig() {
   j["resolved"] = {{"device", device_.str()},
                    {"autocast", autocast_ ? DtypeName(autocast_dtype_) : "off"},
                    {"torch_threads", at::get_num_threads()},
-                   {"tokens_per_step", opts_.batch * opts_.seq_len * opts_.grad_accum},
+                   {"tokens_per_step", objective_->TokensPerMicroBatch() * opts_.grad_accum},
                    {"start_step", state_.step}};
   return WriteFileAtomic(Dir("train_config.json"), j.dump(2) + "\n");
 }
 
 absl::Status Trainer::Step(int64_t step) {
-  std::vector<at::Tensor> micro;
-  micro.reserve(opts_.grad_accum);
-  for (int64_t m = 0; m < opts_.grad_accum; ++m) {
-    const int64_t index = step * opts_.grad_accum + m;
-    AUGUR_ASSIGN_OR_RETURN(at::Tensor b, data_.train(index, opts_.batch, opts_.seq_len));
-    AUGUR_RETURN_IF_ERROR(CheckBatch(b, opts_.batch, opts_.seq_len, cfg_.vocab_size,
-                                     absl::StrCat("training batch ", index)));
-    micro.push_back(b.to(device_, torch::kLong));
-  }
   step_lr_ = schedule_.at(step);
   SetLearningRate(*optimizer_, step_lr_);
   optimizer_->zero_grad();
-  at::Tensor loss = AccumulateGradientsImpl(model_, micro, autocast_, autocast_dtype_);
-  step_loss_ = loss.item<double>();
+  // Backward of the mean over the micro-batches (each weighted 1/n, so n micro-batches of
+  // B equal one batch of nB); the forward runs under autocast when on.
+  const double n = static_cast<double>(opts_.grad_accum);
+  at::Tensor total = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat).device(device_));
+  for (int64_t m = 0; m < opts_.grad_accum; ++m) {
+    at::Tensor loss;
+    {
+      CudaAutocast guard(autocast_, autocast_dtype_);
+      AUGUR_ASSIGN_OR_RETURN(loss, objective_->Loss(model_, step, m));
+    }
+    (loss / n).backward();
+    total += loss.detach().to(torch::kFloat);
+  }
+  step_loss_ = (total / n).item<double>();
   const std::string where = absl::StrCat("train: step ", step + 1, "/", opts_.steps, ": ");
   const std::string keep = last_saved_step_ >= 0
                                ? absl::StrCat("the last good checkpoint is ", opts_.out_dir, " (step ",
@@ -365,31 +350,80 @@ absl::Status Trainer::Step(int64_t step) {
   optimizer_->step();
   state_.step = step + 1;
   state_.loss = step_loss_;
-  state_.tokens_seen += opts_.batch * opts_.seq_len * opts_.grad_accum;
+  state_.tokens_seen += objective_->TokensPerMicroBatch() * opts_.grad_accum;
   result_.losses.push_back(step_loss_);
   return absl::OkStatus();
 }
 
 absl::Status Trainer::Evaluate() {
-  AUGUR_ASSIGN_OR_RETURN(double vl, EvaluateLoss(model_, data_.valid, opts_.eval_batches, opts_.batch, opts_.seq_len));
-  if (vl < 0) return absl::OkStatus();
-  state_.valid_loss = vl;
-  result_.valid_loss = vl;
-  log_.write({{"event", "eval"}, {"step", state_.step}, {"valid_loss", vl}, {"valid_ppl", std::exp(vl)}});
-  if (!std::isfinite(vl))
-    return absl::DataLossError(absl::StrCat("train: step ", state_.step, ": validation loss is ", vl,
-                                            "; stopped without saving"));
+  Metrics metrics;
+  {
+    torch::NoGradGuard no_grad;
+    model_->eval();
+    auto m = objective_->Validate(model_);
+    model_->train();
+    if (!m.ok()) return m.status();
+    metrics = *std::move(m);
+  }
+  if (metrics.empty()) return absl::OkStatus();
+  result_.valid_metrics = metrics;
+  nlohmann::json event = {{"event", "eval"}, {"step", state_.step}};
+  for (const auto& [name, value] : metrics) event[name] = value;
+  log_.write(event);
+  for (const auto& [name, value] : metrics)
+    if (!std::isfinite(value))
+      return absl::DataLossError(absl::StrCat("train: step ", state_.step, ": validation ", name, " is ", value,
+                                              "; stopped without saving"));
+  const double vl = MetricOr(metrics, "valid_loss", -1);
+  if (vl >= 0) {
+    state_.valid_loss = vl;
+    result_.valid_loss = vl;
+  }
+  if (!job_.select_metric.empty()) {
+    const double v = MetricOr(metrics, job_.select_metric, std::numeric_limits<double>::quiet_NaN());
+    if (std::isnan(v))
+      return absl::InvalidArgumentError(absl::StrCat("train: validation has no metric \"", job_.select_metric,
+                                                     "\" to select the best checkpoint by"));
+    if (v > best_value_) AUGUR_RETURN_IF_ERROR(SaveBest(v));
+  }
+  return absl::OkStatus();
+}
+
+AugurMeta Trainer::Meta() const {
+  AugurMeta meta = job_.meta;
+  if (meta.data_fingerprint.empty()) meta.data_fingerprint = data_.data_fingerprint;
+  if (meta.tokenizer_fingerprint.empty()) meta.tokenizer_fingerprint = data_.tokenizer_fingerprint;
+  if (meta.command_line.empty()) meta.command_line = opts_.command_line;
+  meta.extra["train"] = {{"tokens_seen", state_.tokens_seen}, {"loss", state_.loss},
+                         {"valid_loss", state_.valid_loss}, {"seed", state_.seed}};
+  return meta;
+}
+
+// <out>/best is replaced as a whole: staged beside it, then swapped in by two renames, so a
+// kill leaves either the old or the new best (a leftover staging or old dir is cleared by
+// the next save).
+absl::Status Trainer::SaveBest(double value) {
+  AugurMeta meta = Meta();
+  meta.extra["selected_by"] = {{"metric", job_.select_metric}, {"value", value}, {"step", state_.step}};
+  SaveOptions save;
+  save.tokenizer_model = data_.tokenizer_model;
+  const std::string staging = Dir(kBestStaging), best = Dir(kBestDir), old = Dir(kBestOld);
+  RemoveTree(staging);
+  RemoveTree(old);
+  AUGUR_RETURN_IF_ERROR(SaveCheckpoint(model_, meta, staging, save));
+  if (IsDirectory(best) && std::rename(best.c_str(), old.c_str()) != 0)
+    return absl::InternalError(absl::StrCat("train: cannot move ", best, " aside"));
+  if (std::rename(staging.c_str(), best.c_str()) != 0)
+    return absl::InternalError(absl::StrCat("train: cannot rename ", staging, " to ", best));
+  RemoveTree(old);
+  best_value_ = value;
+  best_step_ = state_.step;
+  log_.write({{"event", "best"}, {"step", state_.step}, {job_.select_metric, value}, {"dir", best}});
   return absl::OkStatus();
 }
 
 absl::Status Trainer::Save() {
-  AugurMeta meta;
-  meta.kind = "target";
-  meta.data_fingerprint = data_.data_fingerprint;
-  meta.tokenizer_fingerprint = data_.tokenizer_fingerprint;
-  meta.command_line = opts_.command_line;
-  meta.extra["train"] = {{"tokens_seen", state_.tokens_seen}, {"loss", state_.loss},
-                         {"valid_loss", state_.valid_loss}, {"seed", state_.seed}};
+  AugurMeta meta = Meta();
   SaveOptions save;
   save.tokenizer_model = data_.tokenizer_model;
   AUGUR_RETURN_IF_ERROR(SaveTrainingCheckpoint(model_, *optimizer_, state_, meta, save, opts_.out_dir));
@@ -400,7 +434,7 @@ absl::Status Trainer::Save() {
 
 absl::StatusOr<TrainResult> Trainer::Run() {
   AUGUR_RETURN_IF_ERROR(Setup());
-  const int64_t tokens_per_step = opts_.batch * opts_.seq_len * opts_.grad_accum;
+  const int64_t tokens_per_step = objective_->TokensPerMicroBatch() * opts_.grad_accum;
   log_.write({{"event", "start"}, {"step", state_.step}, {"steps", opts_.steps}, {"resume", opts_.resume},
               {"tokens_per_step", tokens_per_step}, {"parameters", cfg_.num_parameters()},
               {"threads", at::get_num_threads()}, {"device", device_.str()}});
@@ -447,9 +481,9 @@ absl::StatusOr<TrainResult> Trainer::Run() {
     }
     if (bar)
       bar->update(step + 1 - result_.start_step,
-                  absl::StrFormat("%sloss %.4f lr %.2e tok/s %.0f",
+                  absl::StrFormat("%sloss %.4f lr %.2e tok/s %.0f%s",
                                   result_.start_step > 0 ? absl::StrFormat("step %d/%d ", step + 1, opts_.steps) : "",
-                                  step_loss_, step_lr_, tok_s));
+                                  step_loss_, step_lr_, tok_s, SelectedStatus()));
     if ((opts_.eval_every > 0 && (step + 1) % opts_.eval_every == 0) || last) {
       st = Evaluate();
       if (!st.ok()) return fail(st);
@@ -463,6 +497,8 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   result_.steps = state_.step;
   result_.loss = state_.loss;
   result_.tokens_per_s = timed_s > 0 ? timed_steps * tokens_per_step / timed_s : 0;
+  result_.best_value = best_step_ >= 0 ? best_value_ : -1;
+  result_.best_step = best_step_;
   if (state_.step == result_.start_step && last_saved_step_ != state_.step) {
     absl::Status st = Save();  // nothing to train (resumed at the end): still leave a checkpoint
     if (!st.ok()) return fail(st);
@@ -471,18 +507,23 @@ absl::StatusOr<TrainResult> Trainer::Run() {
               {"valid_ppl", state_.valid_loss >= 0 ? std::exp(state_.valid_loss) : -1.0},
               {"tok_per_s", result_.tokens_per_s}, {"timed_steps", timed_steps}, {"elapsed_s", state_.elapsed_s}});
   if (bar)
-    bar->finish(absl::StrFormat("loss %.4f%s tok/s %.0f", state_.loss,
+    bar->finish(absl::StrFormat("loss %.4f%s%s tok/s %.0f", state_.loss,
                                 state_.valid_loss >= 0 ? absl::StrFormat(" valid %.4f ppl %.1f", state_.valid_loss,
                                                                          std::exp(state_.valid_loss))
                                                        : std::string(),
-                                result_.tokens_per_s));
+                                SelectedStatus(), result_.tokens_per_s));
   return result_;
 }
 
 }  // namespace
 
 absl::StatusOr<TrainResult> Train(const ModelConfig& cfg, const TrainData& data, const TrainOptions& opts) {
-  Trainer trainer(cfg, data, opts);
+  return Train(cfg, data, opts, TrainJob{});
+}
+
+absl::StatusOr<TrainResult> Train(const ModelConfig& cfg, const TrainData& data, const TrainOptions& opts,
+                                  const TrainJob& job) {
+  Trainer trainer(cfg, data, opts, job);
   try {
     return trainer.Run();
   } catch (const c10::Error& e) {

@@ -1,6 +1,7 @@
-// The training loop for a causal LM (the target, or any LlamaModel): AdamW, warmup +
-// cosine schedule, gradient accumulation, clipping, autocast on CUDA, periodic validation,
-// atomic checkpoints with trainer state, and exact resume.
+// The training loop for any LlamaModel and any objective (train/objective.h; default: the
+// causal LM): AdamW, warmup + cosine schedule, gradient accumulation, clipping, autocast on
+// CUDA, periodic validation, atomic checkpoints with trainer state, exact resume, and an
+// optional best checkpoint selected by a validation metric.
 //
 // Shapes: B sequences per micro-batch, T tokens per sequence, V vocab. A batch tensor is
 // int64 [B, T+1]: inputs are [:, :T], targets [:, 1:].
@@ -11,12 +12,15 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/model.h"
 #include "core/status.h"
+#include "train/objective.h"
 
 namespace augur::train {
 
@@ -58,8 +62,10 @@ struct TrainOptions {
 // batches s * grad_accum + m for m in [0, grad_accum).
 using BatchFn = std::function<absl::StatusOr<at::Tensor>(int64_t index, int64_t batch, int64_t seq_len)>;
 
+// The data a run trains on: the batches of the LM objective, and the identity of the data
+// (fingerprints, tokenizer) for every objective.
 struct TrainData {
-  BatchFn train;
+  BatchFn train;                   // the LM objective's batches (other objectives: may be null)
   BatchFn valid;                   // null: no validation; batches 0..eval_batches-1 are used
   std::string source;              // the store's path, for messages and train_config.json
   std::string data_fingerprint;
@@ -70,6 +76,22 @@ struct TrainData {
   std::function<void(int64_t step, LlamaModel& model)> before_step;
 };
 
+// What a run trains beyond TrainData and TrainOptions.
+struct TrainJob {
+  // The loss and the validation. Null: the causal-LM objective over data.train/data.valid.
+  TrainObjective* objective = nullptr;
+  // A fresh run starts from a copy of these weights (same config as `cfg`) instead of a
+  // random init from opts.seed; ignored on resume. E.g. a student initialised from a target.
+  LlamaModel init{nullptr};
+  // Kind and provenance for each checkpoint's augur.json. data_fingerprint,
+  // tokenizer_fingerprint and command_line are filled from TrainData/TrainOptions when empty.
+  AugurMeta meta;
+  // Also keep <out_dir>/best: the checkpoint with the highest value of this validation
+  // metric (e.g. "alpha"); "" = none. Its augur.json records "selected_by" {metric, value,
+  // step}, which a resumed run reads back so selection continues across runs.
+  std::string select_metric;
+};
+
 struct TrainResult {
   int64_t start_step = 0;  // > 0 when resumed
   int64_t steps = 0;       // optimizer steps done when Train returned
@@ -77,6 +99,9 @@ struct TrainResult {
   double valid_loss = -1;  // last validation loss (-1 = none)
   double tokens_per_s = 0; // training throughput of this run (first step excluded when > 1)
   std::vector<double> losses;  // per step of this run
+  Metrics valid_metrics;       // the last validation's figures (empty = none)
+  double best_value = -1;      // select_metric of <out_dir>/best (-1 = none)
+  int64_t best_step = -1;
 };
 
 // Trains a model of `cfg` (fresh, from opts.seed) or, with opts.resume, continues the run in
@@ -85,6 +110,16 @@ struct TrainResult {
 // metrics.jsonl. A non-finite loss or gradient norm stops the run with an error and leaves
 // the last good checkpoint in place.
 absl::StatusOr<TrainResult> Train(const ModelConfig& cfg, const TrainData& data, const TrainOptions& opts);
+// The same loop for any objective, initial weights and checkpoint kind (see TrainJob).
+absl::StatusOr<TrainResult> Train(const ModelConfig& cfg, const TrainData& data, const TrainOptions& opts,
+                                  const TrainJob& job);
+
+// The causal-LM objective: next-token cross-entropy on data.train batches (micro-batch m of
+// step s is batch s * grad_accum + m), validation loss over data.valid batches
+// 0..eval_batches-1 (metrics valid_loss, valid_ppl). Batches are checked against
+// `vocab_size` and the options' batch and seq_len.
+std::unique_ptr<TrainObjective> MakeLanguageModelObjective(const TrainData& data, const TrainOptions& opts,
+                                                           int64_t vocab_size);
 
 // Process-wide glibc malloc settings for training: keep freed memory in the heap instead
 // of returning it to the OS (no trim, large mmap threshold), so the step's large

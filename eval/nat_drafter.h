@@ -1,0 +1,53 @@
+// A NAT (parallel) drafter: proposes up to gamma tokens with ONE forward over
+// [uncached context tokens..., last token, mask x (gamma-1)] (eval/nat_layout.h) on its own
+// KV cache. The real tokens stay in the cache (rolled back to the longest prefix shared with
+// the next context, like ArDrafter); the mask slots are truncated away after every forward,
+// so the cache only ever holds real context tokens.
+//
+// Shapes: G proposed tokens, V vocab.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/checkpoint.h"
+#include "core/model.h"
+#include "eval/drafter.h"
+
+namespace augur {
+
+class NatDrafter : public Drafter {
+ public:
+  // trained_gamma: the gamma the model was trained for (a larger request is clipped to it);
+  // capacity: the longest context this drafter will see (prompt + max_new + gamma).
+  NatDrafter(LlamaModel model, int64_t trained_gamma, int64_t mask_id, int64_t capacity,
+             std::string name = "nat");
+  // "nat" plus, once a request was clipped, " (gamma N clipped to the trained K)".
+  std::string name() const override;
+  absl::Status Begin(const std::vector<int64_t>& prompt) override;
+  Draft Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
+                Sampler& sampler) override;
+
+  int64_t trained_gamma() const { return trained_gamma_; }
+  int64_t mask_id() const { return mask_id_; }
+  int64_t cache_length() const { return cache_.length(); }  // for tests: real tokens only
+
+ private:
+  LlamaModel model_;
+  int64_t trained_gamma_, mask_id_;
+  KVCache cache_;
+  std::vector<int64_t> cached_;  // the real tokens whose keys/values are in cache_
+  std::string name_;
+  int64_t clipped_from_ = 0;     // largest gamma requested beyond trained_gamma_ (0 = none)
+};
+
+// Checks that `meta` describes a usable NAT drafter for a model of `cfg`: kind nat-drafter,
+// gamma >= 1, mask id inside the vocabulary. `source` names the checkpoint in messages.
+absl::Status CheckNatMeta(const AugurMeta& meta, const ModelConfig& cfg, const std::string& source);
+
+// Loads a nat-drafter checkpoint directory (kind, gamma and mask id checked; a checkpoint of
+// another kind is refused with a message that says what it is).
+absl::StatusOr<std::unique_ptr<NatDrafter>> LoadNatDrafter(const std::string& dir, int64_t capacity,
+                                                           torch::Device device = torch::kCPU);
+
+}  // namespace augur
