@@ -59,11 +59,13 @@ void TokenTree::AddTopK(const Draft& draft, const std::vector<int32_t>& chain_no
   for (int64_t i = 0; i < g; ++i) {
     if (chain_nodes[i] < 0) break;
     const int32_t parent = parent_[chain_nodes[i]];
-    const auto [values, top] = draft.probs[i].to(at::kCPU).topk(std::min<int64_t>(k, draft.probs.size(1)));
+    auto [values, top] = draft.probs[i].to(at::kCPU, at::kDouble).topk(std::min<int64_t>(k, draft.probs.size(1)));
+    values = values.contiguous();
+    top = top.contiguous();
     for (int64_t j = 0; j < top.numel(); ++j) {
-      const int64_t tok = top[j].item<int64_t>();
+      const int64_t tok = top.data_ptr<int64_t>()[j];
       // Skip the chain's own token (already a draw) and tokens q cannot produce.
-      if (tok == draft.tokens[i] || values[j].item<double>() <= 0) continue;
+      if (tok == draft.tokens[i] || values.data_ptr<double>()[j] <= 0) continue;
       Add(parent, tok, at::Tensor(), source);
     }
   }
@@ -110,6 +112,26 @@ TreeVerdict VerifyTreeGreedy(const TokenTree& tree, const at::Tensor& target_log
   return VerifyTreeGreedy(tree, [b](int32_t node) { return b[node]; });
 }
 
+namespace {
+
+// One distribution row as doubles (CPU float32/float64 rows are read in place).
+void RowToDoubles(const at::Tensor& row, std::vector<double>* out) {
+  const at::Tensor r = row.device().is_cpu() && (row.scalar_type() == at::kFloat || row.scalar_type() == at::kDouble)
+                           ? row.contiguous()
+                           : row.to(at::kCPU, at::kDouble).contiguous();
+  const int64_t n = r.numel();
+  out->resize(n);
+  if (r.scalar_type() == at::kFloat) {
+    const float* f = r.data_ptr<float>();
+    for (int64_t i = 0; i < n; ++i) (*out)[i] = f[i];
+  } else {
+    const double* d = r.data_ptr<double>();
+    std::copy(d, d + n, out->begin());
+  }
+}
+
+}  // namespace
+
 TreeVerdict VerifyTreeSampling(const TokenTree& tree, const at::Tensor& p_in, Sampler& sampler) {
   const at::Tensor p_all = p_in.to(at::kCPU, at::kDouble).contiguous();
   const int64_t vocab = p_all.size(1);
@@ -124,10 +146,7 @@ TreeVerdict VerifyTreeSampling(const TokenTree& tree, const at::Tensor& p_in, Sa
     for (const TokenTree::Proposal& d : tree.draws(node)) {
       const int64_t x = tree.token(d.child);
       std::vector<double> q;
-      if (d.q.defined()) {
-        const at::Tensor qd = d.q.to(at::kCPU, at::kDouble).contiguous();
-        q.assign(qd.data_ptr<double>(), qd.data_ptr<double>() + vocab);
-      }
+      if (d.q.defined()) RowToDoubles(d.q, &q);
       const double px = p[x] / mass;
       const double qx = d.q.defined() ? q[x] : 1.0;
       // accept with min(1, p/q); qx == 0 cannot be drawn by a correct drafter (as in the chain)

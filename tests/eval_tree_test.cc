@@ -234,7 +234,8 @@ TreeVerdict WrongRule(const TokenTree& tree, const at::Tensor& p, Sampler& sampl
     int32_t accepted = -1;
     for (const auto& d : tree.draws(node)) {
       const int64_t x = tree.token(d.child);
-      const double px = p[node][x].item<double>(), qx = d.q.defined() ? d.q[x].item<double>() : 1.0;
+      const double px = p.data_ptr<double>()[node * 4 + x];
+      const double qx = d.q.defined() ? d.q.data_ptr<float>()[x] : 1.0;
       if (sampler.Uniform() < std::min(1.0, px / qx)) {
         accepted = d.child;
         break;
@@ -260,6 +261,14 @@ TEST(TreeVerify, MultiDraftSamplingReproducesTheTargetDistribution) {
   const at::Tensor Q2 = at::tensor({0.7, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.7, 0.4, 0.3, 0.2, 0.1,
                                     0.1, 0.2, 0.3, 0.4, 0.25, 0.25, 0.25, 0.25}, at::kDouble).view({5, 4});
   const int64_t n = 20000, gamma = 2;
+  // Per output position k: the drafters' q rows (float, as drafters give them).
+  std::vector<at::Tensor> q1, q2, q1d, q2d;
+  for (int64_t k = 0; k < 4; ++k) {
+    q1.push_back(Q1.narrow(0, k, gamma).to(at::kFloat));
+    q2.push_back(Q2.narrow(0, k, gamma).to(at::kFloat));
+    q1d.push_back(Q1[k].contiguous());  // rows to draw from (double: SampleFromProbs' type)
+    q2d.push_back(Q2[k].contiguous());
+  }
   auto run = [&](bool wrong, uint64_t seed) {
     Sampler sampler(seed);
     std::vector<std::array<int64_t, 4>> counts(3, {0, 0, 0, 0});
@@ -268,19 +277,20 @@ TEST(TreeVerify, MultiDraftSamplingReproducesTheTargetDistribution) {
       while (out.size() < 3) {
         const int64_t k = static_cast<int64_t>(out.size());
         TokenTree tree(0);
-        for (const at::Tensor* Q : {&Q1, &Q2}) {
+        for (const auto* q : {&q1, &q2}) {
           Draft d;
-          for (int64_t i = 0; i < gamma; ++i) d.tokens.push_back(sampler.SampleFromProbs((*Q)[k + i]));
-          d.probs = Q->narrow(0, k, gamma).to(at::kFloat);
+          d.probs = (*q)[k];
+          const auto& rows = q == &q1 ? q1d : q2d;
+          for (int64_t i = 0; i < gamma; ++i) d.tokens.push_back(sampler.SampleFromProbs(rows[k + i]));
           const auto nodes = tree.AddDraft(d, 0);
-          if (Q == &Q1) tree.AddTopK(d, nodes, 2, 0);
+          if (q == &q1) tree.AddTopK(d, nodes, 2, 0);
         }
         Draft fixed;
         fixed.tokens = {(k + 1) % 4, k % 4};
         tree.AddDraft(fixed, 1);
-        std::vector<at::Tensor> rows;
-        for (int64_t node = 0; node < tree.size(); ++node) rows.push_back(P[k + tree.depth(node)]);
-        const at::Tensor p = at::stack(rows);
+        std::vector<int64_t> rows;
+        for (int64_t node = 0; node < tree.size(); ++node) rows.push_back(k + tree.depth(node));
+        const at::Tensor p = P.index_select(0, at::tensor(rows, at::kLong));
         const TreeVerdict v = wrong ? WrongRule(tree, p, sampler) : VerifyTreeSampling(tree, p, sampler);
         for (int32_t node : v.path) out.push_back(tree.token(node));
         out.push_back(v.next);
