@@ -21,7 +21,7 @@ int RunDatastoreBuild(int argc, char** argv, int first) {
       .flag("out", "FILE.h5", "datastore to write (atomically)", "", true)
       .flag("split", "NAME", "documents to index: train or valid (keep valid for evaluation prompts)", "train")
       .flag("max-tokens", "N", "index at most the first N tokens of the split (0 = all)", "0")
-      .note("Memory: about 8 bytes per token while building (tokens + suffix array + sort keys x2).");
+      .note("Memory: about 32 bytes per token while building (tokens, suffix array, ranks, sort keys).");
   if (auto st = args.parse(argc, argv, first); !st.ok()) return Fail(cmd, st);
   if (args.help_requested()) {
     std::printf("%s", args.help().c_str());

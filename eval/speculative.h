@@ -26,6 +26,13 @@
 // decoding under the same rule (SpeculativeGenerate with gamma 0, the engine's own
 // baseline) and the argmax of a full recompute at every step, token for token.
 // stats.near_ties counts the recomputes, near_tie_flips those that changed the token.
+// (core's Generate does not apply the rule: it agrees with the engine except at near-ties;
+// compare speculative output with SpeculativeGenerate at gamma 0 for an exact check.)
+//
+// Rollback: after each step the target cache keeps exactly the accepted tokens (truncate
+// for a chain, KVCache::compact to the accepted path for a tree); drafters receive the
+// accepted context on their next Propose and roll their own state back to the prefix
+// they share with it (ArDrafter truncates its cache; retrieval drafters are stateless).
 #pragma once
 
 #include <cstdint>
