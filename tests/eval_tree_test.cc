@@ -321,6 +321,76 @@ TEST(TreeVerify, MultiDraftSamplingReproducesTheTargetDistribution) {
   EXPECT_LT(worst, 1e-6);
 }
 
+// The whole engine in sampling mode on real (tiny, V = 4) models: three drafters as a tree
+// (a sampling AR drafter with top-2 branches, prompt lookup, a datastore), and the first
+// three output tokens must follow the target's exact marginals, enumerated with cache-free
+// forwards. An end-to-end check of the sampling path (tree building, p rows, compaction);
+// with 3000 runs it is weaker than the verifier's 20k-sample test above, and a broken tree
+// mask is caught by the greedy multi-drafter test rather than here.
+TEST(TreeSpeculative, SamplingEngineReproducesTheTargetMarginals) {
+  torch::NoGradGuard no_grad;
+  ModelConfig cfg = Tiny(2, 32);
+  cfg.vocab_size = 4;
+  auto target = Random(cfg, 31, 4.0);
+  ModelConfig dcfg = Tiny(1, 32);
+  dcfg.vocab_size = 4;
+  auto drafter_model = Random(dcfg, 32, 4.0);
+  const std::vector<int64_t> prompt = {1, 3, 0, 2, 1, 3};
+  SamplingParams sp;
+  sp.temperature = 1.0;
+  auto probs = [&](const std::vector<int64_t>& ctx) {
+    ForwardOptions fo;
+    fo.logits_last = 1;
+    const at::Tensor l = target->forward(torch::tensor(ctx, torch::kInt64).view({1, -1}), nullptr, fo).logits[0][-1];
+    return SamplingProbs(l, sp).to(at::kDouble);
+  };
+  // Exact marginals of tokens 1..3.
+  const at::Tensor p1 = probs(prompt);
+  std::vector<at::Tensor> marginal = {p1, at::zeros({4}, at::kDouble), at::zeros({4}, at::kDouble)};
+  for (int64_t x = 0; x < 4; ++x) {
+    std::vector<int64_t> cx = prompt;
+    cx.push_back(x);
+    const at::Tensor p2 = probs(cx);
+    marginal[1] += p1[x] * p2;
+    for (int64_t y = 0; y < 4; ++y) {
+      std::vector<int64_t> cxy = cx;
+      cxy.push_back(y);
+      marginal[2] += p1[x] * p2[y] * probs(cxy);
+    }
+  }
+  std::vector<int32_t> store = {1, 3, 0, 2, 2, 2, 1, 3, 0, 1, 1, 0, 3, 3, 2, 0};
+  auto index = std::make_shared<const NgramIndex>(NgramIndex::FromTokens(store, 4));
+  ArDrafter ar(drafter_model, 64);
+  PromptLookupDrafter pl;
+  NgramDrafter ngram(index, {});
+  SpecOptions so;
+  so.gamma = 2;
+  so.max_new = 3;
+  so.sampling = sp;
+  so.eos_id = -1;
+  so.tree_topk = 2;
+  const int64_t n = 3000;
+  std::vector<std::array<int64_t, 4>> counts(3, {0, 0, 0, 0});
+  int64_t branched = 0;
+  for (int64_t trial = 0; trial < n; ++trial) {
+    so.seed = 1000 + trial;
+    auto r = SpeculativeGenerateTree(*target, {&ar, &pl, &ngram}, prompt, so);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->tokens.size(), 3u);
+    for (int pos = 0; pos < 3; ++pos) ++counts[pos][r->tokens[pos]];
+    if (r->stats.tree_nodes > r->stats.proposed) ++branched;
+  }
+  EXPECT_GT(branched, n / 2);
+  for (int pos = 0; pos < 3; ++pos) {
+    double x2 = 0;
+    for (int x = 0; x < 4; ++x) {
+      const double expected = n * marginal[pos][x].item<double>();
+      x2 += (counts[pos][x] - expected) * (counts[pos][x] - expected) / expected;
+    }
+    EXPECT_GT(ChiSquareSf3(x2), 0.001) << "position " << pos << " chi2 " << x2;
+  }
+}
+
 TEST(AdaptiveGamma, RuleMaximisesTokensPerCost) {
   // (1 - a^(g+1)) / (1 - a) / (c g + 1) at a = 0.8, c = 0.1: g = 1..7 give 1.636, 2.033,
   // 2.271, 2.401, 2.460, 2.470, 2.448: the best is 6.
