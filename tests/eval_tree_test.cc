@@ -20,6 +20,13 @@
 namespace augur {
 namespace {
 
+// Tiny models: one intra-op thread. More only adds synchronisation (ctest sets
+// OMP_NUM_THREADS=2; on a shared 2-core machine that made this file 10x slower).
+const bool kOneThread = [] {
+  at::set_num_threads(1);
+  return true;
+}();
+
 ModelConfig Tiny(int64_t layers, int64_t hidden) {
   ModelConfig c;
   c.vocab_size = 61;
