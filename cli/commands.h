@@ -10,6 +10,7 @@ int RunTrain(int argc, char** argv, int first);          // augur train
 int RunGenerate(int argc, char** argv, int first);       // augur generate
 int RunInfo(int argc, char** argv, int first);           // augur info (model / store / devices)
 int RunDataEncode(int argc, char** argv, int first);     // augur data encode
+int RunDatastoreBuild(int argc, char** argv, int first); // augur data datastore (cmd_datastore.cc)
 int RunDistillGen(int argc, char** argv, int first);     // augur distill gen  (cmd_distill_gen.cc)
 int RunDistillAr(int argc, char** argv, int first);      // augur distill ar   (cmd_distill.cc)
 int RunDistillNat(int argc, char** argv, int first);     // augur distill nat  (cmd_distill_nat.cc)

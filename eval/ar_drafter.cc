@@ -39,7 +39,8 @@ Draft ArDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma, con
     const at::Tensor ids = torch::from_blob(feed.data(), {1, static_cast<int64_t>(feed.size())}, opts).clone();
     const at::Tensor logits = model_->forward(ids, &cache_, fo).logits[0][-1];
     cached_.insert(cached_.end(), feed.begin(), feed.end());
-    const at::Tensor q = SamplingProbs(logits, params).to(torch::kCPU);
+    // Greedy: q is the plain softmax (verification ignores it; tree top-k branches use it).
+    const at::Tensor q = (params.greedy() ? logits.softmax(-1) : SamplingProbs(logits, params)).to(torch::kCPU);
     const int64_t tok = params.greedy() ? GreedyTokens(logits).item<int64_t>() : sampler.SampleFromProbs(q);
     draft.tokens.push_back(tok);
     probs.push_back(q);
