@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <absl/strings/match.h>
+#include <absl/strings/strip.h>
 
 #include <cstdio>
 #include <string>
@@ -17,6 +18,17 @@
 #include "distill/teacher_gen.h"
 
 namespace augur::cli {
+namespace {
+
+// Library messages start with their component ("distill gen: ..."); the command name that
+// Fail prints already says so.
+int Report(const std::string& cmd, const absl::Status& st) {
+  absl::string_view msg = st.message();
+  if (absl::ConsumePrefix(&msg, "distill gen: ")) return cli::Fail(cmd, absl::Status(st.code(), msg));
+  return cli::Fail(cmd, st);
+}
+
+}  // namespace
 
 int RunDistillGen(int argc, char** argv, int first) {
   const std::string cmd = "distill gen";
@@ -53,7 +65,7 @@ int RunDistillGen(int argc, char** argv, int first) {
             "(teacher-forced: --window tokens), taken in an order shuffled by --seed; the prompt is the first "
             "prompt-len tokens. Every position of each final sequence (prompt + continuation, EOS included) is "
             "scored by one teacher-forced forward of the target.");
-  if (auto st = args.parse(argc, argv, first); !st.ok()) return Fail(cmd, st);
+  if (auto st = args.parse(argc, argv, first); !st.ok()) return Report(cmd, st);
   if (args.help_requested()) {
     std::printf("%s", args.help().c_str());
     return 0;
@@ -61,7 +73,7 @@ int RunDistillGen(int argc, char** argv, int first) {
 
   distill::TeacherGenOptions opts;
   auto mode = distill::ParseTeacherGenMode(args.str("mode"));
-  if (!mode.ok()) return Fail(cmd, mode.status());
+  if (!mode.ok()) return Report(cmd, mode.status());
   opts.mode = *mode;
   auto top_k = args.i64("top-k");
   auto max_new = args.i64("max-new");
@@ -77,7 +89,7 @@ int RunDistillGen(int argc, char** argv, int first) {
   for (const absl::Status& st : {top_k.status(), max_new.status(), temperature.status(), store_temperature.status(),
                                  num_prompts.status(), prompt_len.status(), window.status(), batch.status(),
                                  seed.status(), threads.status(), flush_seconds.status()})
-    if (!st.ok()) return Fail(cmd, st);
+    if (!st.ok()) return Report(cmd, st);
   opts.top_k = *top_k;
   opts.max_new = *max_new;
   opts.temperature = *temperature;
@@ -88,18 +100,18 @@ int RunDistillGen(int argc, char** argv, int first) {
   opts.resume = args.on("resume");
   opts.progress = !args.on("no-progress");
   opts.created_by = absl::StrCat("augur ", AUGUR_VERSION_STRING, ": ", args.command_line());
-  if (auto st = opts.Validate(); !st.ok()) return Fail(cmd, st);
-  if (*num_prompts < 0) return Fail(cmd, absl::InvalidArgumentError("--num-prompts must be >= 0"));
+  if (auto st = opts.Validate(); !st.ok()) return Report(cmd, st);
+  if (*num_prompts < 0) return Report(cmd, absl::InvalidArgumentError("--num-prompts must be >= 0"));
   if (*threads > 0) torch::set_num_threads(static_cast<int>(*threads));
   auto split = ParseSplit(args.str("split"));
-  if (!split.ok()) return Fail(cmd, split.status());
+  if (!split.ok()) return Report(cmd, split.status());
 
   auto device = ParseDevice(args.str("device"));
-  if (!device.ok()) return Fail(cmd, device.status());
+  if (!device.ok()) return Report(cmd, device.status());
   auto ckpt = LoadCheckpoint(args.str("target"), *device, torch::kFloat32);
-  if (!ckpt.ok()) return Fail(cmd, ckpt.status());
+  if (!ckpt.ok()) return Report(cmd, ckpt.status());
   auto fingerprint = CheckpointFingerprint(args.str("target"));
-  if (!fingerprint.ok()) return Fail(cmd, fingerprint.status());
+  if (!fingerprint.ok()) return Report(cmd, fingerprint.status());
   opts.target_fingerprint = *fingerprint;
   opts.target_tokenizer_fingerprint = ckpt->meta.tokenizer_fingerprint;
 
@@ -109,15 +121,15 @@ int RunDistillGen(int argc, char** argv, int first) {
   Tokenizer tokenizer;
   if (!tok_path.empty()) {
     auto t = Tokenizer::Load(tok_path);
-    if (!t.ok()) return Fail(cmd, t.status());
+    if (!t.ok()) return Report(cmd, t.status());
     tokenizer = *t;
     if (!ckpt->meta.tokenizer_fingerprint.empty() && ckpt->meta.tokenizer_fingerprint != tokenizer.fingerprint())
-      return Fail(cmd, absl::FailedPreconditionError(absl::StrCat(
+      return Report(cmd, absl::FailedPreconditionError(absl::StrCat(
                            tok_path, ": not the tokenizer ", args.str("target"), " was trained with (fingerprint ",
                            tokenizer.fingerprint().substr(0, 12), " != ", ckpt->meta.tokenizer_fingerprint.substr(0, 12),
                            ")")));
     if (tokenizer.vocab_size() > ckpt->model->config().vocab_size)
-      return Fail(cmd, absl::FailedPreconditionError(absl::StrCat(tok_path, ": vocabulary ", tokenizer.vocab_size(),
+      return Report(cmd, absl::FailedPreconditionError(absl::StrCat(tok_path, ": vocabulary ", tokenizer.vocab_size(),
                                                                   " is larger than the target's ",
                                                                   ckpt->model->config().vocab_size)));
   }
@@ -126,9 +138,9 @@ int RunDistillGen(int argc, char** argv, int first) {
   absl::StatusOr<distill::PromptSet> prompts;
   if (absl::EndsWith(prompts_path, ".jsonl") || absl::EndsWith(prompts_path, ".json")) {
     if (opts.mode == distill::TeacherGenMode::kTeacherForced)
-      return Fail(cmd, absl::InvalidArgumentError("--mode teacher-forced scores token store windows; pass a .h5 store"));
+      return Report(cmd, absl::InvalidArgumentError("--mode teacher-forced scores token store windows; pass a .h5 store"));
     if (!tokenizer.loaded())
-      return Fail(cmd, absl::NotFoundError(absl::StrCat(args.str("target"),
+      return Report(cmd, absl::NotFoundError(absl::StrCat(args.str("target"),
                                                         ": no tokenizer.model to encode JSONL prompts; pass --tokenizer")));
     prompts = distill::JsonlPrompts(prompts_path, tokenizer, *num_prompts);
   } else {
@@ -144,10 +156,10 @@ int RunDistillGen(int argc, char** argv, int first) {
     }
     prompts = distill::StorePrompts(prompts_path, so, tokenizer.loaded() ? &tokenizer : nullptr);
   }
-  if (!prompts.ok()) return Fail(cmd, prompts.status());
+  if (!prompts.ok()) return Report(cmd, prompts.status());
 
   auto sum = distill::GenerateTeacherData(*ckpt->model, *prompts, args.str("out"), opts);
-  if (!sum.ok()) return Fail(cmd, sum.status());
+  if (!sum.ok()) return Report(cmd, sum.status());
   const double secs = std::max(1e-9, sum->seconds);
   std::fprintf(stderr,
                "augur distill gen: %lld sequences (%lld skipped as done), %lld positions, %lld new tokens in %.2f s: "

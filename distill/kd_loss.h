@@ -51,8 +51,11 @@ struct KdOptions {
 at::Tensor KdLossFull(const at::Tensor& student_logits, const at::Tensor& teacher_logits,
                       const KdOptions& opts);
 
-// teacher_ids int64 [N, K], teacher_logprobs float [N, K] (log-probs at temperature 1 as
-// stored), teacher_rest_logmass float [N].
+// teacher_ids int64 (or int32) [N, K], teacher_logprobs float [N, K] (log-probs as stored,
+// at the store's temperature, normally 1), teacher_rest_logmass float [N]. With
+// opts.temperature T the teacher's K+1 buckets are logp/T renormalised (the rest bucket
+// tempered as one outcome: exact at T = 1 and when K >= V-1); the student's buckets are
+// exact at any T (kd_loss.cc explains).
 at::Tensor KdLossTopK(const at::Tensor& student_logits, const at::Tensor& teacher_ids,
                       const at::Tensor& teacher_logprobs, const at::Tensor& teacher_rest_logmass,
                       const KdOptions& opts);
@@ -60,7 +63,9 @@ at::Tensor KdLossTopK(const at::Tensor& student_logits, const at::Tensor& teache
 // Expected acceptance per position, sum_x min(p, q) at temperature 1 (no grad), float32 [N].
 at::Tensor ExpectedAcceptanceFull(const at::Tensor& student_logits, const at::Tensor& teacher_logits);
 // The same from a cached teacher: exact on the K ids, plus min(p_rest, q_rest) for the
-// rest bucket (an upper bound of the true value; tight when the rest mass is small).
+// rest bucket (an upper bound of the true value; tight when the rest mass is small). The
+// teacher's K+1 buckets are renormalised first, which only absorbs float16 rounding.
+// Equals 1 - KdLossTopK(tvd) at temperature 1.
 at::Tensor ExpectedAcceptanceTopK(const at::Tensor& student_logits, const at::Tensor& teacher_ids,
                                   const at::Tensor& teacher_logprobs,
                                   const at::Tensor& teacher_rest_logmass);
