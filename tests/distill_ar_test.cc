@@ -7,7 +7,9 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -405,6 +407,61 @@ TEST_F(DistillArTest, InitFromTargetCopiesTheChosenLayers) {
   auto r = DistillAr(narrow);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("hidden_size is 16 but the target's is 32"), std::string::npos) << r.status();
+}
+
+// ---- the augur binary ------------------------------------------------------------------
+
+struct ShellRun {
+  int rc = -1;
+  std::string out, err;
+};
+
+TEST_F(DistillArTest, CliTrainsResumesWithSavedSettingsAndRefusesMismatches) {
+  const char* bin = std::getenv("AUGUR_BIN");
+  if (bin == nullptr || !FileExists(bin)) GTEST_SKIP() << "AUGUR_BIN is not set or not built (run through ctest)";
+  auto shell = [&](const std::string& args) {
+    ShellRun r;
+    r.rc = std::system((std::string(bin) + " distill ar " + args + " >" + dir_.sub("out.txt") + " 2>" +
+                        dir_.sub("err.txt"))
+                           .c_str());
+    r.out = ReadFile(dir_.sub("out.txt")).value_or("");
+    r.err = ReadFile(dir_.sub("err.txt")).value_or("");
+    return r;
+  };
+  auto io = [&](const std::string& out) {
+    return " --target " + dir_.sub("target") + " --teacher " + dir_.sub("teacher.h5") + " --out " + dir_.sub(out) +
+           " --threads 1 --quiet";
+  };
+  ShellRun r = shell(io("cli") + " --student " + dir_.sub("student.json") +
+                     " --loss rkl --policy mix --lambda 0.25 --steps 4 --stop-after 2 --batch 4 --seq-len 16 "
+                     "--eval-sequences 8 --eval-every 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  // Resume with only the paths: loss, policy, lambda, batch, seq-len and the held-out set come from the run.
+  r = shell(io("cli") + " --student " + dir_.sub("student.json") + " --resume");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("loss rkl, policy mix (lambda 0.25), 4 steps x 64 tokens"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("done: step 4"), std::string::npos) << r.err;
+  auto ck = LoadCheckpoint(dir_.sub("cli"));
+  ASSERT_TRUE(ck.ok());
+  EXPECT_EQ(ck->meta.kind, "ar-drafter");
+  EXPECT_EQ(ck->meta.extra["distill"]["loss"], "rkl");
+
+  std::ofstream(dir_.sub("wide.json")) << StudentConfig(80).ToJson().dump();
+  r = shell(io("cli2") + " --student " + dir_.sub("wide.json") + " --loss fkl --seq-len 16");
+  EXPECT_NE(r.rc, 0);
+  // The start banner, then the error as one line.
+  const size_t at = r.err.find("\naugur distill ar: vocabulary mismatch: --student");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\n', at + 1), r.err.size() - 1) << r.err;
+
+  r = shell(io("cli3") + " --student " + dir_.sub("target") + " --eval-only --seq-len 16 --eval-sequences 8");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("valid_loss ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find(" alpha 1 "), std::string::npos) << r.out;
+
+  r = shell("--help");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_NE(r.out.find("--policy off|on|mix"), std::string::npos);
 }
 
 }  // namespace

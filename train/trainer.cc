@@ -508,9 +508,10 @@ absl::StatusOr<TrainResult> Trainer::Run() {
               {"tok_per_s", result_.tokens_per_s}, {"timed_steps", timed_steps}, {"elapsed_s", state_.elapsed_s}});
   if (bar)
     bar->finish(absl::StrFormat("loss %.4f%s%s tok/s %.0f", state_.loss,
-                                state_.valid_loss >= 0 ? absl::StrFormat(" valid %.4f ppl %.1f", state_.valid_loss,
-                                                                         std::exp(state_.valid_loss))
-                                                       : std::string(),
+                                state_.valid_loss < 0 ? std::string()
+                                : MetricOr(result_.valid_metrics, "valid_ppl", -1) >= 0  // LM: a perplexity
+                                    ? absl::StrFormat(" valid %.4f ppl %.1f", state_.valid_loss, std::exp(state_.valid_loss))
+                                    : absl::StrFormat(" valid %.4f", state_.valid_loss),
                                 SelectedStatus(), result_.tokens_per_s));
   return result_;
 }
