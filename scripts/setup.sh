@@ -43,8 +43,8 @@ fi
 .venv/bin/python -c "import torch, transformers, safetensors, h5py, sentencepiece; assert torch.__version__.startswith('$TORCH_VERSION')" \
   || { echo "setup: .venv is broken; remove it and rerun scripts/setup.sh" >&2; exit 1; }
 
-# llama-cpp-python bundles llama.cpp and compiles it (CPU only, 2 jobs: ~LLAMA_MIN min on this
-# 2-core VM). The GGUF interop test needs it; nothing else does, so a failure is written to
+# llama-cpp-python bundles llama.cpp and compiles it (CPU only, without the multimodal library,
+# 2 jobs; see docs/DEVELOPING.md for the time it takes). The GGUF interop test needs it; nothing else does, so a failure is written to
 # $LLAMA_REASON (the test prints it when it skips) and setup goes on. A recorded failure of the
 # same version is not retried on every run; AUGUR_RETRY_LLAMA_CPP=1 retries it.
 LLAMA_CPP_VERSION=0.3.36
@@ -58,7 +58,7 @@ elif [ -f "$LLAMA_REASON" ] && grep -q "llama-cpp-python==$LLAMA_CPP_VERSION" "$
 else
   echo "setup: building llama-cpp-python $LLAMA_CPP_VERSION from source (CPU only; takes a while on 2 cores, once)"
   start=$(date +%s)
-  if CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=OFF \
+  if CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_CUDA=OFF -DGGML_METAL=OFF -DGGML_BLAS=OFF -DGGML_OPENMP=OFF -DLLAVA_BUILD=OFF \
 -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_CURL=OFF" \
      CMAKE_BUILD_PARALLEL_LEVEL=2 .venv/bin/pip install "llama-cpp-python==$LLAMA_CPP_VERSION" >"$LLAMA_LOG" 2>&1 \
      && .venv/bin/python -c "import llama_cpp" >>"$LLAMA_LOG" 2>&1; then
