@@ -1,5 +1,6 @@
 #include "quantize/gguf_quant.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
