@@ -1,5 +1,6 @@
 // augur generate: load a checkpoint, encode the prompt, generate with the KV cache
 // (core/sampling.h Generate), stream the text to stdout and the speed to stderr.
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -61,7 +62,9 @@ int RunGenerate(int argc, char** argv, int first) {
       .flag("device", "cpu|cuda|auto", "where to run", "cpu")
       .flag("threads", "N", "CPU threads for LibTorch (0 = its default)", "0")
       .toggle("only-new", "print only the generated text, not the prompt")
-      .toggle("ignore-eos", "do not stop at EOS");
+      .toggle("ignore-eos", "do not stop at EOS")
+      .toggle("print-ids", "print one JSON line {\"prompt_ids\": [...], \"ids\": [...]} (BOS included in "
+                           "prompt_ids) instead of the text");
   if (auto st = args.parse(argc, argv, first); !st.ok()) return Fail(cmd, st);
   if (args.help_requested()) {
     std::printf("%s", args.help().c_str());
@@ -109,15 +112,22 @@ int RunGenerate(int argc, char** argv, int first) {
   for (int32_t id : tokenizer->Encode(args.str("prompt"))) prompt.push_back(id);
   gen.eos_id = args.on("ignore-eos") ? -1 : (tokenizer->eos_id() >= 0 ? tokenizer->eos_id() : -2);
 
-  if (!args.on("only-new")) {
+  const bool print_ids = args.on("print-ids");
+  if (!args.on("only-new") && !print_ids) {
     std::fwrite(args.str("prompt").data(), 1, args.str("prompt").size(), stdout);
     std::fflush(stdout);
   }
   TextStream stream(*tokenizer);
-  auto result = Generate(*ckpt->model, prompt, gen, [&](int64_t id) { stream.push(id); });
+  auto result = Generate(*ckpt->model, prompt, gen, [&](int64_t id) {
+    if (!print_ids) stream.push(id);
+  });
   if (!result.ok()) return Fail(cmd, result.status());
-  stream.flush(true);
-  std::printf("\n");
+  if (print_ids) {
+    std::printf("%s\n", nlohmann::json({{"prompt_ids", prompt}, {"ids", result->tokens}}).dump().c_str());
+  } else {
+    stream.flush(true);
+    std::printf("\n");
+  }
   std::fflush(stdout);
 
   const double decode_tok_s = result->decode_s > 0 ? result->decode_forwards / result->decode_s : 0;

@@ -1,0 +1,150 @@
+#include "quantize/gguf_vocab.h"
+
+#include <cstring>
+#include <string_view>
+
+namespace augur::gguf {
+namespace {
+
+// Just enough of the protobuf wire format to walk sentencepiece_model.proto's ModelProto
+// (Debian ships no sentencepiece_model.pb.h, and the processor's API does not say which
+// pieces are user-defined). Fields: ModelProto { repeated SentencePiece pieces = 1;
+// NormalizerSpec normalizer_spec = 3; }, SentencePiece { string piece = 1; float score = 2;
+// Type type = 3 [default NORMAL]; }, NormalizerSpec { bool add_dummy_prefix = 3 [default
+// true]; bool remove_extra_whitespaces = 4 [default true]; }.
+class ProtoReader {
+ public:
+  explicit ProtoReader(std::string_view buf) : p_(buf.data()), end_(buf.data() + buf.size()) {}
+  bool done() const { return p_ >= end_ || bad_; }
+  bool bad() const { return bad_; }
+
+  // Next field: its number and wire type; the value is read with one of the calls below.
+  bool Next(uint32_t* field, uint32_t* wire) {
+    if (done()) return false;
+    const uint64_t key = Varint();
+    *field = static_cast<uint32_t>(key >> 3);
+    *wire = static_cast<uint32_t>(key & 7);
+    return !bad_;
+  }
+  uint64_t Varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p_ >= end_) break;
+      const uint8_t b = static_cast<uint8_t>(*p_++);
+      v |= static_cast<uint64_t>(b & 0x7F) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    bad_ = true;
+    return 0;
+  }
+  std::string_view Bytes() {
+    const uint64_t n = Varint();
+    if (bad_ || n > static_cast<uint64_t>(end_ - p_)) {
+      bad_ = true;
+      return {};
+    }
+    std::string_view s(p_, n);
+    p_ += n;
+    return s;
+  }
+  float Fixed32Float() {
+    if (end_ - p_ < 4) {
+      bad_ = true;
+      return 0;
+    }
+    float f;
+    std::memcpy(&f, p_, 4);
+    p_ += 4;
+    return f;
+  }
+  void Skip(uint32_t wire) {
+    switch (wire) {
+      case 0: Varint(); break;
+      case 1: Advance(8); break;
+      case 2: Bytes(); break;
+      case 5: Advance(4); break;
+      default: bad_ = true;  // groups (3, 4) are not used by sentencepiece_model.proto
+    }
+  }
+
+ private:
+  void Advance(int64_t n) {
+    if (end_ - p_ < n) bad_ = true;
+    else p_ += n;
+  }
+  const char* p_;
+  const char* end_;
+  bool bad_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<SpmVocab> ReadSpmVocab(const Tokenizer& tokenizer, int64_t vocab_size) {
+  const std::string& name = tokenizer.source();
+  auto corrupt = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat("gguf vocab: ", name, ": ", what));
+  };
+  SpmVocab v;
+  ProtoReader model(tokenizer.serialized());
+  uint32_t field, wire;
+  while (model.Next(&field, &wire)) {
+    if (field == 1 && wire == 2) {
+      ProtoReader piece(model.Bytes());
+      std::string text;
+      float score = 0;
+      int32_t type = kTokenNormal;
+      uint32_t f, w;
+      while (piece.Next(&f, &w)) {
+        if (f == 1 && w == 2) text = std::string(piece.Bytes());
+        else if (f == 2 && w == 5) score = piece.Fixed32Float();
+        else if (f == 3 && w == 0) type = static_cast<int32_t>(piece.Varint());
+        else piece.Skip(w);
+      }
+      if (piece.bad()) return corrupt(absl::StrCat("piece ", v.tokens.size(), " is not a valid protobuf message"));
+      if (type < kTokenNormal || type > kTokenByte)
+        return corrupt(absl::StrCat("piece ", v.tokens.size(), " has unknown type ", type));
+      v.tokens.push_back(std::move(text));
+      v.scores.push_back(score);
+      v.types.push_back(type);
+    } else if (field == 3 && wire == 2) {
+      ProtoReader spec(model.Bytes());
+      uint32_t f, w;
+      while (spec.Next(&f, &w)) {
+        if (f == 3 && w == 0) v.add_space_prefix = spec.Varint() != 0;
+        else if (f == 4 && w == 0) v.remove_extra_whitespaces = spec.Varint() != 0;
+        else spec.Skip(w);
+      }
+      if (spec.bad()) return corrupt("normalizer_spec is not a valid protobuf message");
+    } else {
+      model.Skip(wire);
+    }
+  }
+  if (model.bad()) return corrupt("not a valid SentencePiece model proto");
+
+  // The processor that loaded the same bytes must agree piece by piece.
+  const int64_t n = static_cast<int64_t>(v.tokens.size());
+  if (n != tokenizer.vocab_size())
+    return corrupt(absl::StrCat("the model proto lists ", n, " pieces but SentencePiece loads ", tokenizer.vocab_size()));
+  for (int32_t id = 0; id < n; ++id) {
+    if (tokenizer.IdToPiece(id) != v.tokens[id])
+      return corrupt(absl::StrCat("piece ", id, " reads as '", v.tokens[id], "' but SentencePiece has '",
+                                  tokenizer.IdToPiece(id), "'"));
+    if (tokenizer.IsControl(id) != (v.types[id] == kTokenControl))
+      return corrupt(absl::StrCat("piece ", id, " ('", v.tokens[id], "'): control flag disagrees with SentencePiece"));
+  }
+  if (vocab_size < n)
+    return absl::FailedPreconditionError(absl::StrCat("gguf vocab: ", name, ": the tokenizer has ", n,
+                                                      " pieces but the model's vocab_size is ", vocab_size));
+  for (int64_t id = n; id < vocab_size; ++id) {
+    v.tokens.push_back(absl::StrCat("[PAD", id, "]"));
+    v.scores.push_back(-1000.0f);
+    v.types.push_back(kTokenUnused);
+  }
+  v.unk_id = tokenizer.unk_id();
+  v.bos_id = tokenizer.bos_id();
+  v.eos_id = tokenizer.eos_id();
+  v.pad_id = tokenizer.pad_id();
+  return v;
+}
+
+}  // namespace augur::gguf

@@ -1,0 +1,36 @@
+// The SentencePiece vocabulary as GGUF's tokenizer.ggml.* metadata (llama.cpp's "llama"
+// tokenizer model, which is SentencePiece's): every piece in id order with its score and
+// type, the special ids, and the normalizer flags llama.cpp needs to encode alike.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "core/tokenizer.h"
+
+namespace augur::gguf {
+
+// llama_token_type / SentencePiece's ModelProto.SentencePiece.Type (the same numbers).
+enum TokenType : int32_t {
+  kTokenNormal = 1, kTokenUnknown = 2, kTokenControl = 3, kTokenUserDefined = 4,
+  kTokenUnused = 5, kTokenByte = 6,
+};
+
+struct SpmVocab {
+  std::vector<std::string> tokens;  // pieces, "▁" for spaces as SentencePiece stores them
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  int32_t unk_id = -1, bos_id = -1, eos_id = -1, pad_id = -1;
+  bool add_space_prefix = true;          // NormalizerSpec.add_dummy_prefix
+  bool remove_extra_whitespaces = true;  // NormalizerSpec.remove_extra_whitespaces
+};
+
+// Reads pieces, scores and types from the tokenizer's serialized ModelProto and checks them
+// against the loaded processor (same count and pieces). When `vocab_size` is larger than
+// the tokenizer (a model with a padded embedding), the extra ids become "[PAD<id>]" unused
+// tokens with score -1000, as llama.cpp's converter writes them; a smaller one is an error.
+absl::StatusOr<SpmVocab> ReadSpmVocab(const Tokenizer& tokenizer, int64_t vocab_size);
+
+}  // namespace augur::gguf
