@@ -88,7 +88,7 @@ int main(int argc, char** argv) {
   torch::NoGradGuard no_grad;
   std::printf("quant_linear: threads %lld, %lld rounds x %lld calls, AVX2 kernels %s\n", (long long)threads,
               (long long)rounds, (long long)calls, augur::qkernels::Avx2Available() ? "on" : "off (scalar)");
-  std::printf("%-10s %3s %-14s %10s %8s\n", "shape", "M", "kernel", "us/call", "vs fp32");
+  std::printf("%-10s %3s %-18s %10s %8s\n", "shape", "M", "kernel", "us/call", "vs fp32");
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [o, n] : shapes) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
@@ -99,9 +99,12 @@ int main(int argc, char** argv) {
     const at::Tensor none;
     std::vector<Variant> variants = {
         {"fp32 at::linear", [&](const at::Tensor& x) { return at::linear(x, w); }},
-        {"int8 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q8, none, CpuKernel::kAuto); }},
-        {"int4-g32 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4, none, CpuKernel::kAuto); }},
-        {"int4-g128 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4g128, none, CpuKernel::kAuto); }},
+        {"int8 avx2-q8", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q8, none, CpuKernel::kAvx2Q8); }},
+        {"int4-g32 avx2-q8", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4, none, CpuKernel::kAvx2Q8); }},
+        {"int4-g128 avx2-q8", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4g128, none, CpuKernel::kAvx2Q8); }},
+        {"int8 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q8, none, CpuKernel::kAvx2); }},
+        {"int4-g32 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4, none, CpuKernel::kAvx2); }},
+        {"int4-g128 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4g128, none, CpuKernel::kAvx2); }},
         {"int8 scalar", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q8, none, CpuKernel::kScalar); }},
         {"int4-g32 scalar", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4, none, CpuKernel::kScalar); }},
     };
@@ -119,7 +122,7 @@ int main(int argc, char** argv) {
       const double base = Median(us[0]);
       for (size_t k = 0; k < variants.size(); ++k) {
         const double med = Median(us[k]);
-        std::printf("%-10s %3lld %-14s %10.2f %7.2fx\n", (std::to_string(o) + "x" + std::to_string(n)).c_str(),
+        std::printf("%-10s %3lld %-18s %10.2f %7.2fx\n", (std::to_string(o) + "x" + std::to_string(n)).c_str(),
                     (long long)m, variants[k].name.c_str(), med, base / med);
         out.push_back({{"out", o}, {"in", n}, {"m", m}, {"kernel", variants[k].name}, {"us_per_call", med},
                        {"speedup_vs_fp32", base / med}});

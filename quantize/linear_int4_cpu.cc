@@ -29,7 +29,10 @@ constexpr int64_t kRowsPerTask = 16;
 constexpr int64_t kMinParallelWork = int64_t{1} << 17;
 
 void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* bias, float* y, CpuKernel kernel) {
-  const bool avx2 = kernel != CpuKernel::kScalar && Avx2Available();
+  kernel = ResolveCpuKernel(kernel);
+  const bool avx2 = kernel == CpuKernel::kAvx2;
+  Q8Activations xa;
+  if (kernel == CpuKernel::kAvx2Q8) xa = QuantizeActivations(x, m, w.in, w.in_padded / 32, true, w.group);
   const int64_t tasks = (w.out + kRowsPerTask - 1) / kRowsPerTask;
   std::vector<float> xsum;
   if (avx2) {
@@ -41,7 +44,8 @@ void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* b
 #pragma omp parallel for schedule(static) if (m * w.out * w.in >= kMinParallelWork)
   for (int64_t t = 0; t < tasks; ++t) {
     const int64_t r0 = t * kRowsPerTask, r1 = std::min(w.out, r0 + kRowsPerTask);
-    if (avx2) Int4RowsAvx2(x, m, w, xsum.data(), bias, y, r0, r1);
+    if (kernel == CpuKernel::kAvx2Q8) Int4RowsQ8Avx2(xa, m, w, bias, y, r0, r1);
+    else if (avx2) Int4RowsAvx2(x, m, w, xsum.data(), bias, y, r0, r1);
     else Int4RowsScalar(x, m, w, bias, y, r0, r1);
   }
 }

@@ -52,7 +52,9 @@ TEST(Gptq, LowerOutputErrorThanRtnOnCorrelatedInputs) {
 void ExpectSame(const QuantizedWeight& a, const QuantizedWeight& b) {
   EXPECT_TRUE(at::equal(a.qweight, b.qweight));
   EXPECT_TRUE(at::equal(a.scales, b.scales));
-  if (a.zeros.defined() || b.zeros.defined()) EXPECT_TRUE(at::equal(a.zeros, b.zeros));
+  if (a.zeros.defined() || b.zeros.defined()) {
+    EXPECT_TRUE(at::equal(a.zeros, b.zeros));
+  }
 }
 
 TEST(Gptq, DiagonalHessianEqualsRtn) {

@@ -23,7 +23,17 @@ void ExpectMatchesReference(const QuantizedWeight& q, int64_t m, bool with_bias,
   const at::Tensor y = QuantizedLinear(x, q, bias, kernel);
   const at::Tensor ref = QuantizedLinearReference(x, q, bias);
   const at::Tensor scale = x.abs().to(torch::kFloat64).mm(Dequantize(q).abs().to(torch::kFloat64).t()).to(torch::kFloat32);
-  const at::Tensor excess = (y - ref).abs() - (scale * 1e-4 + 1e-5);
+  at::Tensor bound = scale * 1e-4 + 1e-5;
+  if (qkernels::ResolveCpuKernel(kernel) == CpuKernel::kAvx2Q8) {
+    // x is quantized per block of 32 columns with step dx = max|x_block| / 127, so each
+    // element moves by at most dx/2: the output by at most sum_c |W[r,c]| dx(c) / 2.
+    const int64_t blocks = (q.in + 31) / 32;
+    const at::Tensor xp = at::constant_pad_nd(x, {0, blocks * 32 - q.in}).view({m, blocks, 32});
+    const at::Tensor dx = (xp.abs().amax(2) / 127.f).repeat_interleave(32, 1).narrow(1, 0, q.in);  // [m, in]
+    bound = bound + (dx.to(torch::kFloat64) * 0.5).mm(Dequantize(q).abs().to(torch::kFloat64).t()).to(torch::kFloat32) *
+                        (1 + 1e-5);
+  }
+  const at::Tensor excess = (y - ref).abs() - bound;
   EXPECT_LE(excess.max().item<float>(), 0.f)
       << q.scheme.name() << " " << qkernels::CpuKernelName(kernel) << " [" << q.out << "," << q.in << "] M=" << m
       << " max |diff| " << (y - ref).abs().max().item<float>();
@@ -53,6 +63,25 @@ TEST(QuantKernels, Avx2MatchesReference) {
   RunAll(CpuKernel::kAvx2);
 }
 
+TEST(QuantKernels, Avx2Q8WithinActivationQuantizationBound) {
+  if (!qkernels::Avx2Available()) GTEST_SKIP() << "this CPU or compiler has no AVX2/FMA; the scalar path is tested";
+  RunAll(CpuKernel::kAvx2Q8);
+}
+
+TEST(QuantKernels, Q8BoundIsTightEnoughToCatchAnError) {
+  // The q8 result is not the exact one (so the bound above is not vacuous), and a single wrong
+  // weight code would exceed it.
+  if (!qkernels::Avx2Available()) GTEST_SKIP() << "no AVX2";
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(8);
+  QuantizedWeight q = QuantizeRtn(at::randn({16, 128}, gen, torch::kFloat32) * 0.1, QuantScheme{4, 32});
+  const at::Tensor x = at::randn({1, 128}, gen, torch::kFloat32);
+  const at::Tensor exact = QuantizedLinear(x, q, at::Tensor(), CpuKernel::kAvx2);
+  const at::Tensor q8 = QuantizedLinear(x, q, at::Tensor(), CpuKernel::kAvx2Q8);
+  const float diff = (exact - q8).abs().max().item<float>();
+  EXPECT_GT(diff, 0.f);
+  EXPECT_LT(diff, 0.02f * exact.abs().max().item<float>());
+}
+
 TEST(QuantKernels, ThreadedLargeMatrixMatchesReference) {
   // Large enough to cross the OpenMP threshold.
   const int threads = at::get_num_threads();
@@ -60,7 +89,7 @@ TEST(QuantKernels, ThreadedLargeMatrixMatchesReference) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
   const at::Tensor w = at::randn({1000, 256}, gen, torch::kFloat32) * 0.1;
   for (const QuantScheme scheme : {QuantScheme{8, 0}, QuantScheme{4, 32}})
-    for (CpuKernel k : {CpuKernel::kAuto, CpuKernel::kScalar}) ExpectMatchesReference(QuantizeRtn(w, scheme), 4, true, k, 3);
+    for (CpuKernel k : {CpuKernel::kAuto, CpuKernel::kAvx2, CpuKernel::kScalar}) ExpectMatchesReference(QuantizeRtn(w, scheme), 4, true, k, 3);
   at::set_num_threads(threads);
 }
 
@@ -68,7 +97,7 @@ TEST(QuantKernels, BatchedInputKeepsShapeAndDtype) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
   const QuantizedWeight q = QuantizeRtn(at::randn({24, 64}, gen, torch::kFloat32), QuantScheme{4, 64});
   const at::Tensor x = at::randn({2, 3, 64}, gen, torch::kFloat32);
-  const at::Tensor y = QuantizedLinear(x, q, at::Tensor());
+  const at::Tensor y = QuantizedLinear(x, q, at::Tensor(), CpuKernel::kAvx2);
   EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 3, 24}));
   EXPECT_TRUE(at::allclose(y.reshape({6, 24}), QuantizedLinearReference(x.reshape({6, 64}), q, at::Tensor()), 1e-4, 1e-4));
   EXPECT_EQ(QuantizedLinear(x.to(torch::kBFloat16), q, at::Tensor()).scalar_type(), torch::kBFloat16);

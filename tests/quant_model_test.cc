@@ -11,10 +11,21 @@
 #include "core/checkpoint.h"
 #include "core/fs.h"
 #include "datasets/token_store_writer.h"
+#include "quantize/qlinear.h"
 #include "quantize/quantize_model.h"
 
 namespace augur {
 namespace {
+
+// The 1e-4 comparisons below hold for the float kernels; the int8-activation kernels (the
+// default with AVX2) are checked against their own bound in quant_kernel_test and at the
+// model level in QuantModel.Q8KernelsStayCloseToDequantizedModel.
+struct ExactKernels : ::testing::Environment {
+  void SetUp() override {
+    qkernels::SetDefaultCpuKernel(qkernels::Avx2Available() ? qkernels::CpuKernel::kAvx2 : qkernels::CpuKernel::kScalar);
+  }
+};
+[[maybe_unused]] const auto* const kExact = ::testing::AddGlobalTestEnvironment(new ExactKernels);
 
 class TempDir {
  public:
@@ -103,6 +114,22 @@ TEST(QuantModel, LogitsMatchDequantizedModel) {
       }
 }
 
+TEST(QuantModel, Q8KernelsStayCloseToDequantizedModel) {
+  if (!qkernels::Avx2Available()) GTEST_SKIP() << "no AVX2: the int8-activation kernels do not run here";
+  LlamaModel m = MakeModel(TinyConfig(false));
+  const at::Tensor ids = Ids(2, 9, 97, 1);
+  const at::Tensor fp32 = m->logits(ids);
+  InstallQuantized(m, Rtn(m, QuantScheme{4, 32}, false));
+  const at::Tensor exact = m->logits(ids);
+  qkernels::SetDefaultCpuKernel(qkernels::CpuKernel::kAvx2Q8);
+  const at::Tensor q8 = m->logits(ids);
+  qkernels::SetDefaultCpuKernel(qkernels::CpuKernel::kAvx2);
+  // Activation rounding moves the logits far less than weight quantization did.
+  const double d_q8 = (q8 - exact).abs().max().item<double>(), d_w = (exact - fp32).abs().max().item<double>();
+  EXPECT_GT(d_q8, 0.0);
+  EXPECT_LT(d_q8, 0.25 * d_w) << "q8 " << d_q8 << " weights " << d_w;
+}
+
 TEST(QuantModel, CachedDecodeEqualsFullForward) {
   LlamaModel m = MakeModel(TinyConfig(true));
   InstallQuantized(m, Rtn(m, QuantScheme{4, 32}, false));
@@ -174,13 +201,15 @@ TEST(QuantModel, LoaderRefusesMismatches) {
                   "int8");
   // augur.json claims another scheme than the tensors were written with.
   auto text = ReadFile(tmp.sub("q/augur.json"));
-  std::string changed = *text;
-  changed.replace(changed.find("\"int4-g32\""), 10, "\"int4-g64\"");
+  auto replace_all = [](std::string s, const std::string& from, const std::string& to) {
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+    return s;
+  };
+  std::string changed = replace_all(*text, "\"int4-g32\"", "\"int4-g64\"");
   WriteText(tmp.sub("q/augur.json"), changed);
   ExpectLoadError(tmp.sub("q"), "quantized checkpoint: " + tmp.sub("q/model.safetensors") +
                                     ": records scheme 'int4-g32' but augur.json says int4-g64");
-  changed = *text;
-  changed.replace(changed.find("\"int4-g32\""), 10, "\"int5-g32\"");
+  changed = replace_all(*text, "\"int4-g32\"", "\"int5-g32\"");
   WriteText(tmp.sub("q/augur.json"), changed);
   ExpectLoadError(tmp.sub("q"), "quantized checkpoint: " + tmp.sub("q/augur.json") +
                                     ": quantize: unknown scheme 'int5-g32' (one of int8, int4-g32, int4-g64, int4-g128)");
