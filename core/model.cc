@@ -14,6 +14,10 @@ at::Tensor RotateHalf(const at::Tensor& x) {
   return at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
 }
 
+at::Tensor Project(torch::nn::Linear& linear, const LinearBackendPtr& backend, const at::Tensor& x) {
+  return backend ? backend->forward(x) : linear(x);
+}
+
 }  // namespace
 
 // ---- KV cache ---------------------------------------------------------------
@@ -91,9 +95,9 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, int64_t layer)
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                   const at::Tensor& mask, KVCache* cache) {
   const int64_t b = x.size(0), t = x.size(1);
-  at::Tensor q = q_proj(x).view({b, t, n_heads, head_dim}).transpose(1, 2);
-  at::Tensor k = k_proj(x).view({b, t, n_kv_heads, head_dim}).transpose(1, 2);
-  at::Tensor v = v_proj(x).view({b, t, n_kv_heads, head_dim}).transpose(1, 2);
+  at::Tensor q = Project(q_proj, q_backend, x).view({b, t, n_heads, head_dim}).transpose(1, 2);
+  at::Tensor k = Project(k_proj, k_backend, x).view({b, t, n_kv_heads, head_dim}).transpose(1, 2);
+  at::Tensor v = Project(v_proj, v_backend, x).view({b, t, n_kv_heads, head_dim}).transpose(1, 2);
   const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);  // [B|1,1,T,D]
   q = q * c + RotateHalf(q) * s;
   k = k * c + RotateHalf(k) * s;
@@ -104,7 +108,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   const at::Tensor out = at::scaled_dot_product_attention(
       q, k, v, mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt, 0.0, causal,
       std::nullopt, /*enable_gqa=*/n_kv_heads != n_heads);
-  return o_proj(out.transpose(1, 2).reshape({b, t, n_heads * head_dim}));
+  return Project(o_proj, o_backend, out.transpose(1, 2).reshape({b, t, n_heads * head_dim}));
 }
 
 MLPImpl::MLPImpl(int64_t hidden, int64_t inter) {
@@ -115,7 +119,8 @@ MLPImpl::MLPImpl(int64_t hidden, int64_t inter) {
 }
 
 at::Tensor MLPImpl::forward(const at::Tensor& x) {
-  return down_proj(at::silu(gate_proj(x)) * up_proj(x));
+  return Project(down_proj, down_backend,
+                 at::silu(Project(gate_proj, gate_backend, x)) * Project(up_proj, up_backend, x));
 }
 
 DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& cfg, int64_t layer) {
@@ -233,7 +238,7 @@ ForwardOutput LlamaModelImpl::forward(const at::Tensor& ids, KVCache* cache, con
   if (want(n_layers)) out.hidden.push_back(h);
   if (cache != nullptr) cache->advance(t);
   if (opts.logits_last > 0 && opts.logits_last < t) h = h.narrow(1, t - opts.logits_last, opts.logits_last);
-  out.logits = at::linear(h, output_weight()).to(torch::kFloat32);
+  out.logits = (head_backend ? head_backend->forward(h) : at::linear(h, output_weight())).to(torch::kFloat32);
   return out;
 }
 

@@ -15,6 +15,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/config.h"
@@ -55,6 +56,16 @@ class KVCache {
   int64_t batch_ = 0;
 };
 
+// Another implementation of one projection (quantized kernels, fake-quant for QAT). core only
+// holds the slot; quantize/ fills it, so core does not depend on quantize. When a slot is set
+// the projection runs through it instead of its Linear; the Linear's parameters stay (they
+// keep the names checkpoints use and, for QAT, are what the backend trains).
+struct LinearBackend {
+  virtual ~LinearBackend() = default;
+  virtual at::Tensor forward(const at::Tensor& x) = 0;  // x [..., in] -> [..., out]
+};
+using LinearBackendPtr = std::shared_ptr<LinearBackend>;
+
 struct ForwardOptions {
   // int64 [T] or [B,T]; default: cache length + arange(T) (or arange(T) without a cache).
   at::Tensor positions;
@@ -88,6 +99,7 @@ struct AttentionImpl : torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                      const at::Tensor& mask, KVCache* cache);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  LinearBackendPtr q_backend, k_backend, v_backend, o_backend;  // null = the Linear itself
   int64_t n_heads, n_kv_heads, head_dim, layer_index;
 };
 TORCH_MODULE(Attention);
@@ -96,6 +108,7 @@ struct MLPImpl : torch::nn::Module {
   MLPImpl(int64_t hidden, int64_t intermediate);
   at::Tensor forward(const at::Tensor& x);  // down(silu(gate(x)) * up(x))
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  LinearBackendPtr gate_backend, up_backend, down_backend;  // null = the Linear itself
 };
 TORCH_MODULE(MLP);
 
@@ -139,6 +152,9 @@ class LlamaModelImpl : public torch::nn::Module {
 
   DecoderStack model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
+  // Computes the logits from the final hidden state instead of the (tied or untied) output
+  // weight when set (a quantized head).
+  LinearBackendPtr head_backend;
 
  private:
   at::Tensor output_weight() const;

@@ -1,0 +1,53 @@
+// int4 CPU linear: the portable scalar path, OpenMP over output rows, and the runtime choice
+// of the AVX2 path (quantize/linear_int4_avx2.cc).
+#include <algorithm>
+#include <vector>
+
+#include "quantize/kernels_cpu.h"
+
+namespace augur::qkernels {
+
+void Int4RowsScalar(const float* x, int64_t m, const Int4Weights& w, const float* bias, float* y, int64_t r0,
+                    int64_t r1) {
+  const int64_t ng = w.groups();
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* q = w.q + r * (w.in_padded / 2);
+    for (int64_t i = 0; i < m; ++i) {
+      const float* xi = x + i * w.in;
+      float acc = 0;
+      for (int64_t c = 0; c < w.in; ++c) {
+        const int code = (c & 1) ? (q[c >> 1] >> 4) : (q[c >> 1] & 0x0F);
+        const int64_t k = c / w.group;
+        acc += static_cast<float>(code - w.zeros[r * ng + k]) * w.scales[r * ng + k] * xi[c];
+      }
+      y[i * w.out + r] = acc + (bias ? bias[r] : 0.f);
+    }
+  }
+}
+
+constexpr int64_t kRowsPerTask = 16;
+constexpr int64_t kMinParallelWork = int64_t{1} << 17;
+
+void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* bias, float* y, CpuKernel kernel) {
+  kernel = ResolveCpuKernel(kernel);
+  const bool avx2 = kernel == CpuKernel::kAvx2;
+  Q8Activations xa;
+  if (kernel == CpuKernel::kAvx2Q8) xa = QuantizeActivations(x, m, w.in, w.in_padded / 32, true, w.group);
+  const int64_t tasks = (w.out + kRowsPerTask - 1) / kRowsPerTask;
+  std::vector<float> xsum;
+  if (avx2) {
+    const int64_t ng = w.groups();
+    xsum.assign(m * ng, 0.f);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t c = 0; c < w.in; ++c) xsum[i * ng + c / w.group] += x[i * w.in + c];
+  }
+#pragma omp parallel for schedule(static) if (m * w.out * w.in >= kMinParallelWork)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t r0 = t * kRowsPerTask, r1 = std::min(w.out, r0 + kRowsPerTask);
+    if (kernel == CpuKernel::kAvx2Q8) Int4RowsQ8Avx2(xa, m, w, bias, y, r0, r1);
+    else if (avx2) Int4RowsAvx2(x, m, w, xsum.data(), bias, y, r0, r1);
+    else Int4RowsScalar(x, m, w, bias, y, r0, r1);
+  }
+}
+
+}  // namespace augur::qkernels

@@ -1,0 +1,116 @@
+// int8 CPU linear: the portable scalar path, OpenMP over output rows, and the runtime choice
+// of the AVX2 path (quantize/linear_int8_avx2.cc).
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "quantize/kernels_cpu.h"
+
+namespace augur::qkernels {
+
+bool Avx2Available() {
+  static const bool ok = Avx2Compiled() && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+}
+
+const char* CpuKernelName(CpuKernel k) {
+  switch (k) {
+    case CpuKernel::kAuto: return "auto";
+    case CpuKernel::kScalar: return "scalar";
+    case CpuKernel::kAvx2: return "avx2";
+    case CpuKernel::kAvx2Q8: return "avx2-q8";
+  }
+  return "?";
+}
+
+namespace {
+std::atomic<int> g_default{-1};  // -1: not chosen yet
+}
+
+CpuKernel DefaultCpuKernel() {
+  int k = g_default.load();
+  if (k < 0) {
+    CpuKernel pick = Avx2Available() ? CpuKernel::kAvx2Q8 : CpuKernel::kScalar;
+    if (const char* env = std::getenv("AUGUR_QUANT_KERNEL")) {
+      if (!std::strcmp(env, "scalar")) pick = CpuKernel::kScalar;
+      else if (!std::strcmp(env, "avx2")) pick = CpuKernel::kAvx2;
+      else if (!std::strcmp(env, "avx2-q8")) pick = CpuKernel::kAvx2Q8;
+    }
+    k = static_cast<int>(pick);
+    g_default.store(k);
+  }
+  return static_cast<CpuKernel>(k);
+}
+
+void SetDefaultCpuKernel(CpuKernel k) { g_default.store(static_cast<int>(k)); }
+
+CpuKernel ResolveCpuKernel(CpuKernel k) {
+  if (k == CpuKernel::kAuto) k = DefaultCpuKernel();
+  if ((k == CpuKernel::kAvx2 || k == CpuKernel::kAvx2Q8) && !Avx2Available()) k = CpuKernel::kScalar;
+  return k == CpuKernel::kAuto ? CpuKernel::kScalar : k;
+}
+
+Q8Activations QuantizeActivations(const float* x, int64_t m, int64_t in, int64_t blocks, bool even_odd,
+                                  int64_t group) {
+  Q8Activations a;
+  a.blocks = blocks;
+  a.q.assign(m * blocks * 32, 0);
+  a.scale.assign(m * blocks, 0.f);
+  const int64_t bpg = group > 0 ? group / 32 : 0;
+  if (group > 0) a.group_sum.assign(m * (blocks / bpg), 0.f);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t c0 = b * 32, n = std::max<int64_t>(0, std::min<int64_t>(32, in - c0));
+      float amax = 0;
+      for (int64_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[i * in + c0 + j]));
+      const float d = amax / 127.f, inv = amax > 0 ? 127.f / amax : 0.f;
+      int8_t* out = a.q.data() + (i * blocks + b) * 32;
+      int32_t sum = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        const int v = static_cast<int>(std::nearbyint(x[i * in + c0 + j] * inv));
+        const int8_t code = static_cast<int8_t>(v > 127 ? 127 : (v < -127 ? -127 : v));
+        // even_odd: column j of the block goes to slot j/2 (even) or 16 + j/2 (odd).
+        out[even_odd ? (j % 2) * 16 + j / 2 : j] = code;
+        sum += code;
+      }
+      a.scale[i * blocks + b] = d;
+      if (group > 0) a.group_sum[i * (blocks / bpg) + b / bpg] += d * static_cast<float>(sum);
+    }
+  return a;
+}
+
+void Int8RowsScalar(const float* x, int64_t m, const Int8Weights& w, const float* bias, float* y, int64_t r0,
+                    int64_t r1) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int8_t* q = w.q + r * w.in;
+    for (int64_t i = 0; i < m; ++i) {
+      const float* xi = x + i * w.in;
+      float acc = 0;
+      for (int64_t c = 0; c < w.in; ++c) acc += static_cast<float>(q[c]) * xi[c];
+      y[i * w.out + r] = acc * w.scales[r] + (bias ? bias[r] : 0.f);
+    }
+  }
+}
+
+// Rows per OpenMP task: enough work per task that scheduling costs little, and below this
+// many multiply-adds in total the call stays on one thread (a parallel region costs µs).
+constexpr int64_t kRowsPerTask = 16;
+constexpr int64_t kMinParallelWork = int64_t{1} << 17;
+
+void Int8GemmCpu(const float* x, int64_t m, const Int8Weights& w, const float* bias, float* y, CpuKernel kernel) {
+  kernel = ResolveCpuKernel(kernel);
+  Q8Activations xa;
+  if (kernel == CpuKernel::kAvx2Q8) xa = QuantizeActivations(x, m, w.in, (w.in + 31) / 32, false, 0);
+  const int64_t tasks = (w.out + kRowsPerTask - 1) / kRowsPerTask;
+#pragma omp parallel for schedule(static) if (m * w.out * w.in >= kMinParallelWork)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t r0 = t * kRowsPerTask, r1 = std::min(w.out, r0 + kRowsPerTask);
+    if (kernel == CpuKernel::kAvx2Q8) Int8RowsQ8Avx2(xa, m, w, bias, y, r0, r1);
+    else if (kernel == CpuKernel::kAvx2) Int8RowsAvx2(x, m, w, bias, y, r0, r1);
+    else Int8RowsScalar(x, m, w, bias, y, r0, r1);
+  }
+}
+
+}  // namespace augur::qkernels

@@ -1,0 +1,128 @@
+// int8/int4 CPU linears with int8 activations (AVX2): x is quantized per block of 32 columns
+// to int8 (scale max|x|/127, as llama.cpp's Q8 dot products do) and the products are summed
+// in integers with maddubs (u8 x s8 -> s16 pairs) and madd (-> s32), 32 weights per
+// instruction, instead of decoding every weight to float. The result differs from the exact
+// kernels by at most sum_c |W[r,c]| * dx(c) / 2 (dx = the block's x step), which the tests
+// check as a bound.
+//
+// Activation layout (made once per call by QuantizeActivations in linear_q8_cpu.cc): per
+// block of 32 columns, int8 codes; for int4 the block's even columns first, then the odd
+// ones, to match the packed bytes (low nibble = even column), so one 16-byte load of weights
+// split into low and high nibbles lines up with one 32-byte load of x.
+#include <cstring>
+
+#include "quantize/kernels_cpu.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include "quantize/avx2_util.h"
+
+namespace augur::qkernels {
+namespace {
+
+inline __m256i Ones16() { return _mm256_set1_epi16(1); }
+
+template <int MT>
+void Int4Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
+  const uint8_t* q = w.q + r * (w.in_padded / 2);
+  const int64_t ng = w.groups(), bpg = w.group / 32, nb = xa.blocks;
+  const __m128i low = _mm_set1_epi8(0x0F);
+  // One accumulator per row of x over the whole weight row: each block's integer dot is
+  // scaled by (group scale * block scale) as it is added; the zero-point term is scalar.
+  __m256 acc[MT];
+  float corr[MT];
+  for (int t = 0; t < MT; ++t) {
+    acc[t] = _mm256_setzero_ps();
+    corr[t] = 0;
+  }
+  for (int64_t k = 0; k < ng; ++k) {
+    const float s = w.scales[r * ng + k];
+    const float sz = s * static_cast<float>(w.zeros[r * ng + k]);
+    for (int t = 0; t < MT; ++t) corr[t] += sz * xa.group_sum[(m0 + t) * ng + k];
+    for (int64_t b = k * bpg; b < (k + 1) * bpg; ++b) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + b * 16));
+      const __m256i wq = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_and_si128(v, low));
+      for (int t = 0; t < MT; ++t) {
+        const int64_t row = (m0 + t) * nb + b;
+        const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.q.data() + row * 32));
+        const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wq, xq), Ones16());
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(s * xa.scale[row]), acc[t]);
+      }
+    }
+  }
+  for (int t = 0; t < MT; ++t) y[(m0 + t) * w.out + r] = HorizontalSum(acc[t]) - corr[t] + (bias ? bias[r] : 0.f);
+}
+
+template <int MT>
+void Int8Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
+  const int8_t* q = w.q + r * w.in;
+  const int64_t nb = xa.blocks, full = w.in / 32;
+  __m256 acc[MT];
+  for (int t = 0; t < MT; ++t) acc[t] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < full; ++b) {
+    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * 32));
+    const __m256i wabs = _mm256_sign_epi8(wq, wq);
+    for (int t = 0; t < MT; ++t) {
+      const int64_t row = (m0 + t) * nb + b;
+      const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.q.data() + row * 32));
+      // |w| * (x * sign(w)) = w * x, with the unsigned operand first as maddubs needs.
+      const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xq, wq)), Ones16());
+      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(xa.scale[row]), acc[t]);
+    }
+  }
+  for (int t = 0; t < MT; ++t) {
+    float sum = HorizontalSum(acc[t]);
+    if (full < nb) {  // the last, partial block: scalar over its real columns
+      const int64_t row = (m0 + t) * nb + full;
+      int32_t part = 0;
+      for (int64_t c = full * 32; c < w.in; ++c) part += q[c] * xa.q[row * 32 + (c - full * 32)];
+      sum += static_cast<float>(part) * xa.scale[row];
+    }
+    y[(m0 + t) * w.out + r] = sum * w.scales[r] + (bias ? bias[r] : 0.f);
+  }
+}
+
+template <typename W, typename F>
+void Rows(int64_t m, int64_t r0, int64_t r1, F&& tile) {
+  for (int64_t i = 0; i < m; i += 4) {
+    const int64_t mt = m - i < 4 ? m - i : 4;
+    for (int64_t r = r0; r < r1; ++r) tile(mt, r, i);
+  }
+}
+
+}  // namespace
+
+void Int4RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int4Weights& w, const float* bias, float* y,
+                    int64_t r0, int64_t r1) {
+  Rows<Int4Weights>(m, r0, r1, [&](int64_t mt, int64_t r, int64_t i) {
+    switch (mt) {
+      case 1: Int4Tile<1>(xa, w, bias, y, r, i); break;
+      case 2: Int4Tile<2>(xa, w, bias, y, r, i); break;
+      case 3: Int4Tile<3>(xa, w, bias, y, r, i); break;
+      default: Int4Tile<4>(xa, w, bias, y, r, i); break;
+    }
+  });
+}
+
+void Int8RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int8Weights& w, const float* bias, float* y,
+                    int64_t r0, int64_t r1) {
+  Rows<Int8Weights>(m, r0, r1, [&](int64_t mt, int64_t r, int64_t i) {
+    switch (mt) {
+      case 1: Int8Tile<1>(xa, w, bias, y, r, i); break;
+      case 2: Int8Tile<2>(xa, w, bias, y, r, i); break;
+      case 3: Int8Tile<3>(xa, w, bias, y, r, i); break;
+      default: Int8Tile<4>(xa, w, bias, y, r, i); break;
+    }
+  });
+}
+
+}  // namespace augur::qkernels
+
+#else
+
+namespace augur::qkernels {
+// Never called: Avx2Available() is false without AVX2, and the callers check it.
+void Int4RowsQ8Avx2(const Q8Activations&, int64_t, const Int4Weights&, const float*, float*, int64_t, int64_t) {}
+void Int8RowsQ8Avx2(const Q8Activations&, int64_t, const Int8Weights&, const float*, float*, int64_t, int64_t) {}
+}  // namespace augur::qkernels
+
+#endif

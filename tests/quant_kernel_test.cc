@@ -1,0 +1,107 @@
+// Every CPU kernel (scalar and AVX2; int8 and int4 at each group size) against the reference
+// (dequantize, then matmul in float64), for M = 1..5, 16 and 40 rows of x, odd widths, with
+// and without bias, also through the threaded path.
+//
+// Tolerance: |y - ref| <= 1e-4 * sum_c |W[r,c] x[c]| + 1e-5, i.e. float32 accumulation error
+// relative to the magnitude of the terms (the AVX2 int4 kernel sums q*x and z*sum(x)
+// separately, whose terms are up to ~15x larger than |W x|); a wrong weight, group, zero or
+// row gives errors of order the terms themselves.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "quantize/qlinear.h"
+
+namespace augur {
+namespace {
+
+using qkernels::CpuKernel;
+
+void ExpectMatchesReference(const QuantizedWeight& q, int64_t m, bool with_bias, CpuKernel kernel, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const at::Tensor x = at::randn({m, q.in}, gen, torch::kFloat32);
+  const at::Tensor bias = with_bias ? at::randn({q.out}, gen, torch::kFloat32) : at::Tensor();
+  const at::Tensor y = QuantizedLinear(x, q, bias, kernel);
+  const at::Tensor ref = QuantizedLinearReference(x, q, bias);
+  const at::Tensor scale = x.abs().to(torch::kFloat64).mm(Dequantize(q).abs().to(torch::kFloat64).t()).to(torch::kFloat32);
+  at::Tensor bound = scale * 1e-4 + 1e-5;
+  if (qkernels::ResolveCpuKernel(kernel) == CpuKernel::kAvx2Q8) {
+    // x is quantized per block of 32 columns with step dx = max|x_block| / 127, so each
+    // element moves by at most dx/2: the output by at most sum_c |W[r,c]| dx(c) / 2.
+    const int64_t blocks = (q.in + 31) / 32;
+    const at::Tensor xp = at::constant_pad_nd(x, {0, blocks * 32 - q.in}).view({m, blocks, 32});
+    const at::Tensor dx = (xp.abs().amax(2) / 127.f).repeat_interleave(32, 1).narrow(1, 0, q.in);  // [m, in]
+    bound = bound + (dx.to(torch::kFloat64) * 0.5).mm(Dequantize(q).abs().to(torch::kFloat64).t()).to(torch::kFloat32) *
+                        (1 + 1e-5);
+  }
+  const at::Tensor excess = (y - ref).abs() - bound;
+  EXPECT_LE(excess.max().item<float>(), 0.f)
+      << q.scheme.name() << " " << qkernels::CpuKernelName(kernel) << " [" << q.out << "," << q.in << "] M=" << m
+      << " max |diff| " << (y - ref).abs().max().item<float>();
+  ASSERT_EQ(y.sizes(), ref.sizes());
+}
+
+struct Shape {
+  int64_t out, in;
+};
+
+void RunAll(CpuKernel kernel) {
+  const std::vector<Shape> shapes = {{37, 64}, {64, 100}, {19, 256}, {5, 33}, {8, 7}, {130, 352}};
+  const std::vector<QuantScheme> schemes = {{8, 0}, {4, 32}, {4, 64}, {4, 128}};
+  uint64_t seed = 100;
+  for (const auto& s : shapes)
+    for (const auto& scheme : schemes) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(++seed);
+      const QuantizedWeight q = QuantizeRtn(at::randn({s.out, s.in}, gen, torch::kFloat32) * 0.1, scheme);
+      for (int64_t m : {1, 2, 3, 4, 5, 16, 40}) ExpectMatchesReference(q, m, m % 2 == 1, kernel, ++seed);
+    }
+}
+
+TEST(QuantKernels, ScalarMatchesReference) { RunAll(CpuKernel::kScalar); }
+
+TEST(QuantKernels, Avx2MatchesReference) {
+  if (!qkernels::Avx2Available()) GTEST_SKIP() << "this CPU or compiler has no AVX2/FMA; the scalar path is tested";
+  RunAll(CpuKernel::kAvx2);
+}
+
+TEST(QuantKernels, Avx2Q8WithinActivationQuantizationBound) {
+  if (!qkernels::Avx2Available()) GTEST_SKIP() << "this CPU or compiler has no AVX2/FMA; the scalar path is tested";
+  RunAll(CpuKernel::kAvx2Q8);
+}
+
+TEST(QuantKernels, Q8BoundIsTightEnoughToCatchAnError) {
+  // The q8 result is not the exact one (so the bound above is not vacuous), and a single wrong
+  // weight code would exceed it.
+  if (!qkernels::Avx2Available()) GTEST_SKIP() << "no AVX2";
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(8);
+  QuantizedWeight q = QuantizeRtn(at::randn({16, 128}, gen, torch::kFloat32) * 0.1, QuantScheme{4, 32});
+  const at::Tensor x = at::randn({1, 128}, gen, torch::kFloat32);
+  const at::Tensor exact = QuantizedLinear(x, q, at::Tensor(), CpuKernel::kAvx2);
+  const at::Tensor q8 = QuantizedLinear(x, q, at::Tensor(), CpuKernel::kAvx2Q8);
+  const float diff = (exact - q8).abs().max().item<float>();
+  EXPECT_GT(diff, 0.f);
+  EXPECT_LT(diff, 0.02f * exact.abs().max().item<float>());
+}
+
+TEST(QuantKernels, ThreadedLargeMatrixMatchesReference) {
+  // Large enough to cross the OpenMP threshold.
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
+  const at::Tensor w = at::randn({1000, 256}, gen, torch::kFloat32) * 0.1;
+  for (const QuantScheme scheme : {QuantScheme{8, 0}, QuantScheme{4, 32}})
+    for (CpuKernel k : {CpuKernel::kAuto, CpuKernel::kAvx2, CpuKernel::kScalar}) ExpectMatchesReference(QuantizeRtn(w, scheme), 4, true, k, 3);
+  at::set_num_threads(threads);
+}
+
+TEST(QuantKernels, BatchedInputKeepsShapeAndDtype) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+  const QuantizedWeight q = QuantizeRtn(at::randn({24, 64}, gen, torch::kFloat32), QuantScheme{4, 64});
+  const at::Tensor x = at::randn({2, 3, 64}, gen, torch::kFloat32);
+  const at::Tensor y = QuantizedLinear(x, q, at::Tensor(), CpuKernel::kAvx2);
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{2, 3, 24}));
+  EXPECT_TRUE(at::allclose(y.reshape({6, 24}), QuantizedLinearReference(x.reshape({6, 64}), q, at::Tensor()), 1e-4, 1e-4));
+  EXPECT_EQ(QuantizedLinear(x.to(torch::kBFloat16), q, at::Tensor()).scalar_type(), torch::kBFloat16);
+}
+
+}  // namespace
+}  // namespace augur
