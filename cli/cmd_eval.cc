@@ -49,6 +49,9 @@ void DeclareCommon(Args& args, bool bench) {
       .flag("warmup", "N", "untimed generations of the first prompt per side before measuring", "1")
       .flag("probe-iters", "N", "forwards per size in the forward-cost probe (0 = skip the probe)", "20")
       .flag("tokenizer", "DIR", "tokenizer (default: the target checkpoint's)")
+      .toggle("adaptive-gamma", "choose gamma each round from the running acceptance and the measured drafter/target "
+                                "cost (gamma is then the largest allowed)")
+      .flag("tree-topk", "K", "drafter sets: also branch on the top-K alternatives of each model drafter's q", "0")
       .toggle("check", "also run target-only greedy decoding (plain loop) and fail naming the first prompt and "
                        "position where a greedy speculative output differs")
       .toggle("stop-at-eos", "stop generations at EOS (lengths may then differ; speedup = ratio of tokens/s)");
@@ -106,6 +109,8 @@ int Run(bool bench, int argc, char** argv, int first) {
   auto threads = args.i64("threads");
   auto warmup = args.i64("warmup");
   auto probe_iters = args.i64("probe-iters");
+  auto tree_topk = args.i64("tree-topk");
+  if (!tree_topk.ok()) return Fail(cmd, tree_topk.status());
   for (const absl::Status& st : {temperature.status(), top_k.status(), top_p.status(), max_new.status(),
                                  num_prompts.status(), prompt_len.status(), seed.status(), threads.status(),
                                  warmup.status(), probe_iters.status()})
@@ -164,7 +169,6 @@ int Run(bool bench, int argc, char** argv, int first) {
     if (!d.ok()) return Fail(cmd, d.status());
     drafters.push_back(std::move(*d));
   }
-  // Hook: a tree run over all drafters at once joins `configs` here when that engine lands.
   std::vector<RunConfig> configs;
   for (size_t d = 0; d < drafters.size(); ++d)
     for (int64_t g : *gammas) configs.push_back({d, g});
@@ -172,6 +176,8 @@ int Run(bool bench, int argc, char** argv, int first) {
   SpecOptions base_opts;
   base_opts.max_new = *max_new;
   base_opts.sampling = sampling;
+  base_opts.adaptive_gamma = args.on("adaptive-gamma");
+  base_opts.tree_topk = *tree_topk;
   base_opts.eos_id = args.on("stop-at-eos") ? (tokenizer && tokenizer->eos_id() >= 0 ? tokenizer->eos_id() : -2) : -1;
   const int64_t ref_eos = base_opts.eos_id == -2 ? tcfg.eos_token_id : base_opts.eos_id;
   auto opts_for = [&](int64_t gamma, size_t prompt_index) {

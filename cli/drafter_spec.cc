@@ -6,6 +6,9 @@
 #include "core/checkpoint.h"
 #include "core/tokenizer.h"
 #include "eval/ar_drafter.h"
+#include "eval/harness.h"
+#include "eval/nat_drafter.h"
+#include "eval/ngram_index.h"
 #include "eval/prompt_lookup.h"
 
 namespace augur::cli {
@@ -42,6 +45,60 @@ absl::StatusOr<std::unique_ptr<Drafter>> MakeAr(const std::string& arg, const Dr
   return std::unique_ptr<Drafter>(new ArDrafter(ckpt.model, ctx.capacity, "ar:" + arg));
 }
 
+absl::StatusOr<std::unique_ptr<Drafter>> MakeNat(const std::string& arg, const DrafterContext& ctx) {
+  if (arg.empty()) return absl::InvalidArgumentError("--drafter nat: needs a checkpoint directory (nat:DIR)");
+  // The same vocabulary / tokenizer / context checks as an AR drafter, on the checkpoint's
+  // config and augur.json, before the NAT-specific checks of LoadNatDrafter.
+  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(arg, c10::kCPU, torch::kFloat32));
+  const ModelConfig& cfg = ckpt.model->config();
+  if (ctx.target_config != nullptr && cfg.vocab_size != ctx.target_config->vocab_size)
+    return absl::FailedPreconditionError(absl::StrCat("--drafter nat:", arg, ": vocabulary ", cfg.vocab_size,
+                                                      " differs from the target's ", ctx.target_config->vocab_size,
+                                                      "; a drafter must share the target's tokenizer"));
+  const std::string fp = CheckpointTokenizerFingerprint(ckpt);
+  if (!fp.empty() && !ctx.target_tokenizer_fingerprint.empty() && fp != ctx.target_tokenizer_fingerprint)
+    return absl::FailedPreconditionError(absl::StrCat("--drafter nat:", arg, ": made with tokenizer ", fp,
+                                                      " but the target ", ctx.target_dir, " uses ",
+                                                      ctx.target_tokenizer_fingerprint,
+                                                      "; a drafter must share the target's tokenizer"));
+  if (ctx.capacity > cfg.max_position_embeddings)
+    return absl::InvalidArgumentError(absl::StrCat("--drafter nat:", arg, ": max_position_embeddings ",
+                                                   cfg.max_position_embeddings, " is shorter than prompt + max_new + gamma (",
+                                                   ctx.capacity, "); lower --max-new or --prompt-len"));
+  AUGUR_ASSIGN_OR_RETURN(std::unique_ptr<NatDrafter> nat, LoadNatDrafter(arg, ctx.capacity, ctx.device));
+  return std::unique_ptr<Drafter>(std::move(nat));
+}
+
+// ngram:FILE.h5[,n=16,min=2,branch=4,nodes=16]
+absl::StatusOr<std::unique_ptr<Drafter>> MakeNgram(const std::string& arg, const DrafterContext& ctx) {
+  std::vector<std::string> parts = absl::StrSplit(arg, ',');
+  if (parts.empty() || parts[0].empty())
+    return absl::InvalidArgumentError("--drafter ngram: needs a datastore file (ngram:FILE.h5, see augur data datastore)");
+  NgramDrafter::Options o;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(parts[i], absl::MaxSplits('=', 1));
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(kv.second, &v) || v < 1)
+      return absl::InvalidArgumentError(absl::StrCat("--drafter ngram:", arg, ": \"", parts[i],
+                                                     "\" needs a positive integer value"));
+    if (kv.first == "n") o.max_ngram = v;
+    else if (kv.first == "min") o.min_ngram = v;
+    else if (kv.first == "branch") o.branch = v;
+    else if (kv.first == "nodes") o.max_nodes = v;
+    else
+      return absl::InvalidArgumentError(absl::StrCat("--drafter ngram:", arg, ": unknown key \"", kv.first,
+                                                     "\" (keys: n, min, branch, nodes)"));
+  }
+  if (o.min_ngram > o.max_ngram)
+    return absl::InvalidArgumentError(absl::StrCat("--drafter ngram:", arg, ": min ", o.min_ngram, " > n ", o.max_ngram));
+  AUGUR_ASSIGN_OR_RETURN(std::shared_ptr<const NgramIndex> index, NgramIndex::Open(parts[0]));
+  if (ctx.target_config != nullptr && index->vocab_size() > 0 && index->vocab_size() != ctx.target_config->vocab_size)
+    return absl::FailedPreconditionError(absl::StrCat("--drafter ngram:", parts[0], ": datastore vocabulary ",
+                                                      index->vocab_size(), " differs from the target's ",
+                                                      ctx.target_config->vocab_size));
+  return std::unique_ptr<Drafter>(new NgramDrafter(std::move(index), o));
+}
+
 absl::StatusOr<std::unique_ptr<Drafter>> MakePromptLookup(const std::string& arg, const DrafterContext&) {
   int64_t max_ngram = 3, min_ngram = 1;
   if (!arg.empty()) {
@@ -71,8 +128,11 @@ absl::StatusOr<std::unique_ptr<Drafter>> MakePromptLookup(const std::string& arg
 const std::vector<DrafterKind>& DrafterKinds() {
   static const std::vector<DrafterKind> table = {
       {"ar", "ar:DIR", "autoregressive drafter checkpoint (augur train / distill ar); gamma sequential steps", MakeAr},
-      {"nat", "nat:DIR", "parallel (NAT) drafter checkpoint (augur distill nat); gamma tokens in one pass", nullptr},
-      {"ngram", "ngram:FILE.h5", "n-gram retrieval over a token store (a datastore 'search engine')", nullptr},
+      {"nat", "nat:DIR", "parallel (NAT) drafter checkpoint (augur distill nat); gamma tokens in one pass", MakeNat},
+      {"ngram", "ngram:FILE.h5[,n=16,min=2,branch=4,nodes=16]",
+       "n-gram retrieval over a datastore (augur data datastore): the most frequent continuation of the longest "
+       "matching suffix (n..min tokens); in a drafter set, the top `branch` continuations per node as a tree",
+       MakeNgram},
       {"prompt-lookup", "prompt-lookup[:n=3,min=1]",
        "copy what followed the latest earlier match of the context's last n..min tokens; no model", MakePromptLookup},
   };
@@ -84,16 +144,24 @@ std::string DrafterSpecHelp() {
   for (const auto& k : DrafterKinds())
     absl::StrAppend(&out, "  ", k.syntax, std::string(k.syntax.size() < 26 ? 26 - k.syntax.size() : 1, ' '), k.help,
                     k.make ? "" : " [not available in this build]", "\n");
-  absl::StrAppend(&out, "  A+B                       several drafters as one token tree [not available in this build]\n");
+  absl::StrAppend(&out, "  A+B[+C...]                several drafters at once: their proposals merge into one token tree that the "
+                       "target verifies in one forward (longest accepted path when greedy, multi-draft rejection "
+                       "sampling otherwise), e.g. ar:DIR+prompt-lookup+ngram:DS.h5\n");
   return out;
 }
 
 absl::StatusOr<std::unique_ptr<Drafter>> MakeDrafter(const std::string& spec, const DrafterContext& ctx) {
-  // Hook for the multi-drafter tree engine: a '+'-joined set becomes one tree drafter.
-  if (spec.find('+') != std::string::npos)
-    return absl::UnimplementedError(absl::StrCat("--drafter ", spec,
-                                                 ": drafter sets (a token tree over several drafters) are not "
-                                                 "available in this build; give each drafter as its own --drafter"));
+  // A '+'-joined set becomes one DrafterSet, run by the token-tree engine.
+  if (spec.find('+') != std::string::npos) {
+    std::vector<std::unique_ptr<Drafter>> members;
+    for (absl::string_view part : absl::StrSplit(spec, '+')) {
+      if (part.empty()) return absl::InvalidArgumentError(absl::StrCat("--drafter ", spec, ": empty drafter in the set"));
+      if (std::string(part).find('+') != std::string::npos) continue;
+      AUGUR_ASSIGN_OR_RETURN(std::unique_ptr<Drafter> d, MakeDrafter(std::string(part), ctx));
+      members.push_back(std::move(d));
+    }
+    return std::unique_ptr<Drafter>(new DrafterSet(std::move(members)));
+  }
   const size_t colon = spec.find(':');
   const std::string kind = spec.substr(0, colon);
   const std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);

@@ -10,9 +10,35 @@
 
 namespace augur {
 
+DrafterSet::DrafterSet(std::vector<std::unique_ptr<Drafter>> members) : members_(std::move(members)) {}
+
+std::string DrafterSet::name() const {
+  std::string out;
+  for (const auto& m : members_) out += (out.empty() ? "" : "+") + m->name();
+  return out;
+}
+
+absl::Status DrafterSet::Begin(const std::vector<int64_t>& prompt) {
+  for (const auto& m : members_) AUGUR_RETURN_IF_ERROR(m->Begin(prompt));
+  return absl::OkStatus();
+}
+
+Draft DrafterSet::Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
+                          Sampler& sampler) {
+  return members_.empty() ? Draft{} : members_.front()->Propose(context, gamma, params, sampler);
+}
+
+std::vector<Drafter*> DrafterSet::members() const {
+  std::vector<Drafter*> out;
+  for (const auto& m : members_) out.push_back(m.get());
+  return out;
+}
+
 absl::StatusOr<PromptRecord> RunPrompt(LlamaModelImpl& target, Drafter& drafter, const EvalPrompt& prompt,
                                        int64_t index, const SpecOptions& opts, const Tokenizer* tokenizer) {
-  auto result = SpeculativeGenerate(target, drafter, prompt.ids, opts);
+  auto* set = dynamic_cast<DrafterSet*>(&drafter);
+  auto result = set != nullptr ? SpeculativeGenerateTree(target, set->members(), prompt.ids, opts)
+                               : SpeculativeGenerate(target, drafter, prompt.ids, opts);
   if (!result.ok())
     return absl::Status(result.status().code(),
                         absl::StrCat(drafter.name(), " on ", prompt.source, ": ", result.status().message()));

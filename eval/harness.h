@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,22 @@ class NullDrafter : public Drafter {
   std::string name() const override { return "target-only"; }
   absl::Status Begin(const std::vector<int64_t>&) override { return absl::OkStatus(); }
   Draft Propose(const std::vector<int64_t>&, int64_t, const SamplingParams&, Sampler&) override { return {}; }
+};
+
+// Several drafters at once: SpeculativeGenerateTree merges their proposals into one token
+// tree per step. RunPrompt recognises a set and runs the tree engine; used as a plain
+// Drafter (SpeculativeGenerate) it proposes its first member's chain.
+class DrafterSet : public Drafter {
+ public:
+  explicit DrafterSet(std::vector<std::unique_ptr<Drafter>> members);
+  std::string name() const override;  // "a+b+c"
+  absl::Status Begin(const std::vector<int64_t>& prompt) override;
+  Draft Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
+                Sampler& sampler) override;
+  std::vector<Drafter*> members() const;
+
+ private:
+  std::vector<std::unique_ptr<Drafter>> members_;
 };
 
 // One generation of `prompt` (seed = opts.seed) recorded with its statistics and text

@@ -24,7 +24,10 @@ TARGET=${TARGET:-$RUN/target}
 CORPUS=${CORPUS:-$RUN/corpus.h5}
 EXP=${EXP_DIR:-$RUN/distill}
 STEPS=${STEPS:-400}          # optimizer steps of every drafter (B=16 x T=128 tokens each)
-PROMPTS=${PROMPTS:-1500}     # teacher sequences (32 prompt + up to 96 target tokens)
+PROMPTS=${PROMPTS:-1000}     # teacher sequences (32 prompt + up to 96 target tokens)
+# How the target continues the prompts: sampled at 0.8 (more varied than greedy, whose
+# continuations from a 5M-param target loop quickly).
+GEN_FLAGS=${GEN_FLAGS:---mode sample --temperature 0.8}
 EVAL_SEQ=${EVAL_SEQ:-64}     # held out at the end of the teacher store
 THREADS=${THREADS:-2}
 RESULTS=${RESULTS:-docs/RESULTS.md}
@@ -45,12 +48,12 @@ run() {  # run NAME CMD...: time a stage, keep its command line, resume it if it
 }
 resume_flag() { [ -f "$1/trainer_state.json" ] && echo --resume || true; }
 
-# 1. Teacher data: greedy continuations of train-split windows by the target, top-32.
+# 1. Teacher data: target continuations ($GEN_FLAGS) of train-split windows by the target, top-32.
 if [ ! -f "$TEACHER" ]; then
   resume=""; [ -d "$TEACHER.parts" ] && resume="--resume"
   run teacher-gen "$AUGUR" distill gen --target "$TARGET" --prompts "$CORPUS" --split train \
     --num-prompts "$PROMPTS" --prompt-len 32 --max-new 96 --top-k 32 --batch 16 --threads "$THREADS" \
-    --out "$TEACHER" $resume
+    $GEN_FLAGS --out "$TEACHER" $resume
 fi
 
 # 2. AR drafters by distillation.
@@ -60,10 +63,11 @@ ar() {  # ar NAME FLAGS...
   run "$name" "$AUGUR" distill ar --target "$TARGET" --teacher "$TEACHER" --out "$out" \
     "${COMMON[@]}" "${EVAL[@]}" "$@" $(resume_flag "$out")
 }
-for loss in fkl rkl jsd tvd; do ar "ar-$loss-off" --student draft-xs --loss "$loss" "${LR[@]}"; done
-ar ar-fkl-on --student draft-xs --loss fkl --policy on "${LR[@]}"
-ar ar-fkl-mix --student draft-xs --loss fkl --policy mix --lambda 0.5 "${LR[@]}"
-
+# Most informative runs first, so a stopped script has the key rows: FKL off-policy for
+# draft-xs and for a student made of 2 of the target's 6 layers (init from the target),
+# the corpus baseline, and the NAT drafters; then the other losses and policies.
+ar ar-fkl-off --student draft-xs --loss fkl
+ar ar-fkl-off-init-target --student target --init target --init-layers 0,5 --loss fkl
 # 3. The corpus-only baseline with the same training tokens, measured on the same held-out set;
 #    then FKL distillation continued from it.
 run corpus-baseline "$AUGUR" train --data "$CORPUS" --config draft-xs --out "$EXP/corpus-baseline" \
@@ -72,15 +76,22 @@ rm -f "$EXP/corpus-baseline-eval/metrics.jsonl"
 run corpus-baseline-eval "$AUGUR" distill ar --target "$TARGET" --teacher "$TEACHER" \
   --student "$EXP/corpus-baseline" --eval-only --seq-len 128 --eval-sequences "$EVAL_SEQ" \
   --threads "$THREADS" --out "$EXP/corpus-baseline-eval"
-# A fine-tune: a lower peak lr (measured: 5e-4 raised alpha 0.547 -> 0.564 in 40 steps from
-# runs/exp/baseline on a 48-sequence store).
+
+# 4. NAT drafters, gamma 4 (augur distill nat): draft-xs from scratch, and 2 target layers.
+run nat-g4-init-target "$AUGUR" distill nat --target "$TARGET" --teacher "$TEACHER" --student target --init target \
+  --init-layers 0,5 --gamma 4 --out "$EXP/nat-g4-init-target" "${COMMON[@]}" $(resume_flag "$EXP/nat-g4-init-target")
+run nat-g4 "$AUGUR" distill nat --target "$TARGET" --teacher "$TEACHER" --student draft-xs --gamma 4 \
+  --out "$EXP/nat-g4" "${COMMON[@]}" $(resume_flag "$EXP/nat-g4")
+
+# 5. The other losses and policies for draft-xs.
+for loss in rkl jsd tvd; do ar "ar-$loss-off" --student draft-xs --loss "$loss"; done
+ar ar-fkl-on --student draft-xs --loss fkl --policy on
+ar ar-fkl-mix --student draft-xs --loss fkl --policy mix --lambda 0.5
+# FKL fine-tune of the corpus baseline, at a lower peak lr (measured: 5e-4 raised alpha
+# 0.547 -> 0.564 in 40 steps from runs/exp/baseline on a 48-sequence store).
 ar ar-fkl-off-from-baseline --student "$EXP/corpus-baseline" --loss fkl --lr 5e-4
 
-# 4. NAT drafter, gamma 4 (augur distill nat).
-run nat-g4 "$AUGUR" distill nat --target "$TARGET" --teacher "$TEACHER" --student draft-xs --gamma 4 \
-  --out "$EXP/nat-g4" "${COMMON[@]}" "${LR[@]}" $(resume_flag "$EXP/nat-g4")
-
-# 5. The table: final and best held-out alpha, training tokens and wall time per run.
+# 6. The table: final and best held-out alpha, training tokens and wall time per run.
 [ -f "$RESULTS" ] || printf '# Results\n\nMeasured tables, each with the commands that made it.\n' > "$RESULTS"
 python3 - "$EXP" "$STEPS" "$PROMPTS" "$EVAL_SEQ" >> "$RESULTS" <<'EOF'
 import json, os, sys, datetime
@@ -118,7 +129,9 @@ rows = [
     ("FKL, on-policy", "ar-fkl-on", None), ("FKL, mix (lambda 0.5)", "ar-fkl-mix", None),
     ("corpus only (augur train, no teacher)", "corpus-baseline", "corpus-baseline-eval"),
     ("corpus baseline + FKL off-policy, lr 5e-4 (tokens on top of the baseline's)", "ar-fkl-off-from-baseline", None),
-    ("NAT gamma 4 (FKL)", "nat-g4", None),
+    ("FKL off-policy, student = 2 of the target's 6 layers (init from the target)", "ar-fkl-off-init-target", None),
+    ("NAT gamma 4 (FKL), draft-xs", "nat-g4", None),
+    ("NAT gamma 4 (FKL), 2 of the target's layers (init from the target)", "nat-g4-init-target", None),
 ]
 cmds = dict(l.rstrip("\n").split("\t", 1) for l in open(os.path.join(exp, "commands.txt")) if "\t" in l)
 secs = {}
@@ -127,7 +140,7 @@ if os.path.exists(os.path.join(exp, "stage_seconds.txt")):
         k, v = l.split("\t"); secs[k] = int(v)
 print(f"\n## Drafter distillation on target-s ({datetime.date.today()}, 2-vCPU VM)\n")
 print(f"scripts/distill_experiment.sh: draft-xs drafters, {steps} steps of 16 x 128 tokens each; teacher store of "
-      f"{prompts} greedy target continuations (32 + 96 tokens, top-32; generated in {secs.get('teacher-gen', 'n/a')} s), "
+      f"{prompts} target continuations (32 + 96 tokens, top-32; generated in {secs.get('teacher-gen', 'n/a')} s), "
       f"the last {eval_seq} held out. alpha = held-out expected acceptance, mean over continuation positions of "
       f"sum_x min(p_target, q_draft) (exact, target online); 'final' at the last step, 'best' over evaluations "
       f"(every 100 steps; <out>/best keeps that checkpoint).\n")
