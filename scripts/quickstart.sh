@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the embedded default corpus (the machine's Python standard library):
 # set up, build, train a tokenizer, build the token store, train the target-s model,
-# generate from it, and evaluate drafters against it with `augur eval`, ending with a
-# report (report.json, report.md, PNG plots) in $RUN_DIR/report.
+# generate from it, make teacher data, distill an AR and a NAT drafter from it, build an
+# n-gram datastore, and evaluate every drafter (alone and all together as a token tree)
+# against the target with `augur eval`, ending with a report (report.json, report.md, PNG
+# plots) in $RUN_DIR/report.
 #
 #   scripts/quickstart.sh            # full run (~30 min of target training on 2 cores)
 #   STEPS=200 scripts/quickstart.sh  # a quick smoke run
@@ -20,9 +22,11 @@ RUN=${RUN_DIR:-runs/quickstart}
 STEPS=${STEPS:-1600}
 EVAL_PROMPTS=${EVAL_PROMPTS:-8}
 EVAL_MAX_NEW=${EVAL_MAX_NEW:-128}
+TEACHER_PROMPTS=${TEACHER_PROMPTS:-400}   # target continuations for distillation (32 + 96 tokens)
+DISTILL_STEPS=${DISTILL_STEPS:-400}       # optimizer steps per drafter (16 x 128 tokens each)
 mkdir -p "$RUN"
 
-STAGES=(tokenizer store target generate eval)
+STAGES=(tokenizer store target generate teacher drafter_ar drafter_nat datastore eval)
 
 stage_tokenizer() {
   [ -f "$RUN/tokenizer/tokenizer.model" ] && return 0
@@ -52,20 +56,60 @@ stage_generate() {
     --max-new 120 --temperature 0.7 --seed 1
 }
 
+stage_teacher() {
+  [ -f "$RUN/teacher.h5" ] && return 0
+  echo "== teacher data (target continuations of train-split windows, top-32 log-probs)"
+  local resume=""
+  [ -d "$RUN/teacher.h5.parts" ] && resume="--resume"
+  $AUGUR distill gen --target "$RUN/target" --prompts "$RUN/corpus.h5" --split train --out "$RUN/teacher.h5" \
+    --num-prompts "$TEACHER_PROMPTS" --prompt-len 32 --max-new 96 --mode sample --temperature 0.8 --top-k 32 \
+    --batch 16 $resume
+}
+
+# Drafters start from 2 of the target's 6 layers (embeddings, head and layers 0 and 5): on
+# this target that is what distils into the best acceptance per unit of drafting cost
+# (docs/RESULTS.md).
+distill_stage() {  # distill_stage ar|nat OUT FLAGS...
+  local kind=$1 out=$2; shift 2
+  [ -f "$out/.quickstart-done" ] && return 0
+  echo "== distill $kind drafter -> $out"
+  local resume=""
+  [ -f "$out/trainer_state.json" ] && resume="--resume"
+  $AUGUR distill "$kind" --target "$RUN/target" --teacher "$RUN/teacher.h5" --student target --init target \
+    --init-layers 0,5 --steps "$DISTILL_STEPS" --batch 16 --seq-len 128 --lr 2e-3 --warmup 50 --eval-every 100 \
+    --out "$out" "$@" $resume
+  touch "$out/.quickstart-done"
+}
+stage_drafter_ar() { distill_stage ar "$RUN/drafter-ar" --loss fkl; }
+stage_drafter_nat() { distill_stage nat "$RUN/drafter-nat" --gamma 4; }
+
+stage_datastore() {
+  [ -f "$RUN/datastore.h5" ] && return 0
+  echo "== n-gram datastore (retrieval drafter) over the train split"
+  $AUGUR data datastore --store "$RUN/corpus.h5" --out "$RUN/datastore.h5"
+}
+
 # The drafters to evaluate: prompt lookup always; every finished drafter checkpoint in the
-# run directory ($RUN/drafter-*/ with a config.json), as ar: or nat: by its augur.json kind
-# (nat: only once this build has the NAT drafter).
-eval_drafters() {
+# run directory ($RUN/drafter-*/ with a config.json), as ar: or nat: by its augur.json kind;
+# the n-gram datastore when built.
+eval_drafters_single() {
   echo "prompt-lookup"
+  [ -f "$RUN/datastore.h5" ] && echo "ngram:$RUN/datastore.h5"
   local d kind
   for d in "$RUN"/drafter-*/; do
     [ -f "$d/config.json" ] || continue
     d=${d%/}
     kind="ar"
     grep -q '"nat-drafter"' "$d/augur.json" 2>/dev/null && kind=nat
-    if [ "$kind" = nat ] && $AUGUR eval --help | grep -q 'nat:DIR.*not available'; then continue; fi
     echo "$kind:$d"
   done
+}
+
+# Each drafter alone, then all of them at once as one token tree (A+B+...).
+eval_drafters() {
+  eval_drafters_single
+  [ "$(eval_drafters_single | wc -l)" -gt 1 ] && eval_drafters_single | paste -sd+
+  return 0
 }
 
 stage_eval() {
