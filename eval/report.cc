@@ -20,7 +20,11 @@ using json = nlohmann::json;
 json StatsJson(const SpecStats& st) {
   return {{"target_forwards", st.target_forwards}, {"proposed", st.proposed},   {"accepted", st.accepted},
           {"offered_at", st.offered_at},           {"accepted_at", st.accepted_at}, {"prefill_s", st.prefill_s},
-          {"draft_s", st.draft_s},                 {"verify_s", st.verify_s},   {"total_s", st.total_s}};
+          {"draft_s", st.draft_s},                 {"verify_s", st.verify_s},   {"total_s", st.total_s},
+          // Tree engine, adaptive gamma and the near-tie policy (informational; not read back).
+          {"tree_nodes", st.tree_nodes},           {"gamma_used", st.gamma_used},
+          {"drafter_accepted", st.drafter_accepted}, {"near_ties", st.near_ties},
+          {"near_tie_flips", st.near_tie_flips}};
 }
 
 json SummaryJson(const Summary& s) {

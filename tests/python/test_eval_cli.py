@@ -198,11 +198,15 @@ def one_line_error(proc, *needles):
 def test_bad_drafters_refused(work):
     base = ["eval", "--target", work["target"], "--prompts", work["store"], "--report", work["root"] / "bad",
             "--num-prompts", 1, "--max-new", 4]
-    one_line_error(run(*base, "--drafter", "nat:/nowhere", check=False), "not available in this build")
-    one_line_error(run(*base, "--drafter", "ngram:x.h5", check=False), "not available in this build")
+    one_line_error(run(*base, "--drafter", "nat:/nowhere", check=False), "/nowhere", "no such directory")
+    one_line_error(run(*base, "--drafter", "ngram:x.h5", check=False), "x.h5", "no such file")
+    one_line_error(run(*base, "--drafter", f"ar:{work['draft']}", "--drafter", "nat:" + str(work["draft"]),
+                       check=False), "nat-drafter")
     one_line_error(run(*base, "--drafter", "psychic", check=False), "unknown kind \"psychic\"")
     one_line_error(run(*base, "--drafter", "prompt-lookup:n=0", check=False), "positive integer")
-    one_line_error(run(*base, "--drafter", f"ar:{work['draft']}+prompt-lookup", check=False), "drafter sets")
+    one_line_error(run(*base, "--drafter", "prompt-lookup+psychic", check=False), "unknown kind \"psychic\"")
+    one_line_error(run(*base, "--drafter", "prompt-lookup+", check=False), "empty drafter in the set")
+
     # A drafter made with another tokenizer is refused.
     other = work["root"] / "draft_other_tok"
     shutil.copytree(work["draft"], other, dirs_exist_ok=True)
@@ -217,3 +221,18 @@ def test_bad_drafters_refused(work):
                  "--max-new", "--num-prompts", "--prompt-len", "--split", "--seed", "--threads", "--device",
                  "--check", "--warmup", "prompt-lookup[:n=3,min=1]"):
         assert flag in h, flag
+
+
+def test_drafter_set_tree(work):
+    """An AR drafter and prompt lookup at once, as one token tree: greedy output equals
+    target-only greedy (--check), and the tree verifies more than one node per step."""
+    rep = work["root"] / "tree"
+    run("eval", "--target", work["target"], "--prompts", work["store"], "--report", rep, "--num-prompts", 2,
+        "--max-new", 16, "--gamma", 3, "--drafter", f"ar:{work['draft']}+prompt-lookup", "--check")
+    report = json.loads((rep / "report.json").read_text())
+    (tree,) = report["runs"]
+    assert tree["label"] == f"ar:{work['draft']}+prompt-lookup"
+    assert report["check"]["passed"] is True
+    for p in tree["prompts"]:
+        assert len(p["tokens"]) == 16
+        assert p["stats"]["tree_nodes"] >= p["stats"]["proposed"] > 0
