@@ -202,6 +202,7 @@ int RunDistillAr(int argc, char** argv, int first) {
   if (!layers.ok()) return DistillFail(layers.status());
   o.init_layers = *layers;
   o.qat = value("qat", "qat");
+  if (auto s = distill::ValidateQatScheme(o.qat, "distill ar"); !s.ok()) return DistillFail(s);
   if (t.threads > 0) torch::set_num_threads(t.threads);
 
   if (args.on("eval-only")) {

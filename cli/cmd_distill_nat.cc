@@ -211,6 +211,7 @@ int RunDistillNat(int argc, char** argv, int first) {
   if (!layers.ok()) return NatFail(layers.status());
   o.init_layers = *layers;
   o.qat = from_saved("qat", "qat") ? saved["qat"].get<std::string>() : args.str("qat");
+  if (auto s = distill::ValidateQatScheme(o.qat, "distill nat"); !s.ok()) return NatFail(s);
   if (t.threads > 0) torch::set_num_threads(t.threads);
 
   if (args.on("eval-only")) {
