@@ -3,6 +3,7 @@
 // tokens). Each round times every variant once, in turn, so a load change on the machine hits
 // all of them alike; the table reports the median time per call over the rounds.
 //
+// "dequant+gemm" is the route QuantizedLinear takes at M >= DequantGemmMinRows() (qlinear.h).
 //   quant_linear [--shapes 256x256,704x256,256x704,4096x256] [--m 1,4,16] [--rounds 15]
 //                [--calls 200] [--threads 1] [--json FILE]
 // A shape is OUTxIN (the weight [out, in]).
@@ -105,6 +106,9 @@ int main(int argc, char** argv) {
         {"int8 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q8, none, CpuKernel::kAvx2); }},
         {"int4-g32 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4, none, CpuKernel::kAvx2); }},
         {"int4-g128 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4g128, none, CpuKernel::kAvx2); }},
+        {"int8 dequant+gemm", [&](const at::Tensor& x) { return augur::DequantGemmLinear(x, q8, none); }},
+        {"int4-g32 dequant+gemm", [&](const at::Tensor& x) { return augur::DequantGemmLinear(x, q4, none); }},
+        {"int4-g128 dequant+gemm", [&](const at::Tensor& x) { return augur::DequantGemmLinear(x, q4g128, none); }},
         {"int8 scalar", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q8, none, CpuKernel::kScalar); }},
         {"int4-g32 scalar", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4, none, CpuKernel::kScalar); }},
     };

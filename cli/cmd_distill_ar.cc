@@ -16,6 +16,8 @@
 #include "core/config.h"
 #include "core/fs.h"
 #include "distill/ar_distill.h"
+#include "distill/qat.h"
+#include "quantize/scheme.h"
 #include "train/checkpointing.h"
 
 namespace augur::cli {
@@ -54,7 +56,8 @@ int RunDistillAr(int argc, char** argv, int first) {
   const distill::ArDistillOptions dd;
   std::string losses;
   for (const auto& l : distill::KdLosses()) absl::StrAppend(&losses, "\n  ", l.name, ": ", l.help);
-  std::string presets;
+  std::string presets, schemes;
+  for (const auto& e : SchemeTable()) absl::StrAppend(&schemes, schemes.empty() ? "" : ", ", e.name);
   for (const auto& p : ModelPresets()) absl::StrAppend(&presets, "\n  ", p.name, ": ", p.description);
 
   Args args("distill ar", "augur distill ar: distill a target into a compact autoregressive drafter.",
@@ -100,6 +103,11 @@ int RunDistillAr(int argc, char** argv, int first) {
       .flag("threads", "N", "CPU threads for LibTorch (0 = its default)", "0")
       .flag("device", "cpu|cuda|auto", "where to train", d.device)
       .flag("dtype", "float32|bfloat16", "autocast dtype for the forward pass (bfloat16: CUDA only)", d.dtype)
+      .flag("qat", "SCHEME",
+            "quantization-aware training: the forward uses the student's linears quantized to SCHEME (round to "
+            "nearest; straight-through gradients to the fp32 weights), held-out alpha and out/best measure the "
+            "quantized drafter, and at the end out/quantized holds the real quantized drafter (from out/best); "
+            "schemes: " + schemes + "; typically continued from an fp32 drafter (--student DIR) with a lower --lr")
       .toggle("eval-only", "only measure --student (a checkpoint directory, e.g. a corpus-trained baseline) on the "
                            "held-out sequences; logs an eval record to <out>/metrics.jsonl")
       .toggle("quiet", "no progress output");
@@ -193,9 +201,15 @@ int RunDistillAr(int argc, char** argv, int first) {
   auto layers = ParseLayers(args.str("init-layers"));
   if (!layers.ok()) return DistillFail(layers.status());
   o.init_layers = *layers;
+  o.qat = value("qat", "qat");
+  if (auto s = distill::ValidateQatScheme(o.qat, "distill ar"); !s.ok()) return DistillFail(s);
   if (t.threads > 0) torch::set_num_threads(t.threads);
 
   if (args.on("eval-only")) {
+    if (!o.qat.empty())
+      return DistillFail(absl::InvalidArgumentError(
+          "--qat trains through fake quantization; --eval-only measures --student as it is (give a quantized "
+          "checkpoint directory to measure a quantized drafter)"));
     auto m = distill::EvaluateAr(o);
     if (!m.ok()) return DistillFail(m.status());
     std::string line;
@@ -205,9 +219,10 @@ int RunDistillAr(int argc, char** argv, int first) {
   }
 
   train::TuneAllocatorForTraining();
-  std::fprintf(stderr, "augur distill ar: %s -> %s: loss %s, policy %s%s, %lld steps x %lld tokens, %d threads%s\n",
+  std::fprintf(stderr, "augur distill ar: %s -> %s: loss %s, policy %s%s%s, %lld steps x %lld tokens, %d threads%s\n",
                o.student.c_str(), t.out_dir.c_str(), distill::KdLossName(o.kd.kind), distill::PolicyName(o.policy),
                o.policy == distill::Policy::kMix ? absl::StrFormat(" (lambda %g)", o.lambda).c_str() : "",
+               o.qat.empty() ? "" : absl::StrCat(", qat ", o.qat).c_str(),
                (long long)t.steps, (long long)(t.batch * t.seq_len * t.grad_accum), at::get_num_threads(),
                t.resume ? ", resuming" : "");
   auto r = distill::DistillAr(o);
@@ -215,6 +230,12 @@ int RunDistillAr(int argc, char** argv, int first) {
   std::fprintf(stderr, "augur distill ar: done: step %lld, loss %.4f, held-out alpha %.4f (best %.4f at step %lld -> %s/best)\n",
                (long long)r->steps, r->loss, train::MetricOr(r->valid_metrics, "alpha", -1), r->best_value,
                (long long)r->best_step, t.out_dir.c_str());
+  if (!o.qat.empty()) {
+    auto q = distill::ExportQatDrafter(t.out_dir, o.qat);
+    if (!q.ok()) return DistillFail(q.status());
+    std::fprintf(stderr, "augur distill ar: quantized drafter (%s, qat) of %s (step %lld) -> %s\n", o.qat.c_str(),
+                 q->source.c_str(), (long long)q->step, q->dir.c_str());
+  }
   return 0;
 }
 

@@ -16,6 +16,8 @@
 #include "core/config.h"
 #include "core/fs.h"
 #include "distill/nat_distill.h"
+#include "distill/qat.h"
+#include "quantize/scheme.h"
 #include "train/checkpointing.h"
 
 namespace augur::cli {
@@ -60,7 +62,8 @@ int RunDistillNat(int argc, char** argv, int first) {
   const distill::NatDistillOptions dd;
   std::string losses;
   for (const auto& l : distill::KdLosses()) absl::StrAppend(&losses, "\n  ", l.name, ": ", l.help);
-  std::string presets;
+  std::string presets, schemes;
+  for (const auto& e : SchemeTable()) absl::StrAppend(&schemes, schemes.empty() ? "" : ", ", e.name);
   for (const auto& p : ModelPresets()) absl::StrAppend(&presets, "\n  ", p.name, ": ", p.description);
 
   Args args("distill nat", "augur distill nat: distill a target into a parallel (NAT) drafter that proposes gamma "
@@ -110,6 +113,11 @@ int RunDistillNat(int argc, char** argv, int first) {
       .flag("threads", "N", "CPU threads for LibTorch (0 = its default)", "0")
       .flag("device", "cpu|cuda|auto", "where to train", d.device)
       .flag("dtype", "float32|bfloat16", "autocast dtype for the forward pass (bfloat16: CUDA only)", d.dtype)
+      .flag("qat", "SCHEME",
+            "quantization-aware training: the forward uses the student's linears quantized to SCHEME (round to "
+            "nearest; straight-through gradients to the fp32 weights), held-out alpha and out/best measure the "
+            "quantized drafter, and at the end out/quantized holds the real quantized drafter (from out/best); "
+            "schemes: " + schemes + "; typically continued from an fp32 drafter (--student DIR) with a lower --lr")
       .toggle("eval-only", "only measure --student (a checkpoint directory) on the held-out sequences and print the "
                            "figures")
       .toggle("quiet", "no progress output");
@@ -202,9 +210,15 @@ int RunDistillNat(int argc, char** argv, int first) {
   auto layers = ParseLayers(args.str("init-layers"));
   if (!layers.ok()) return NatFail(layers.status());
   o.init_layers = *layers;
+  o.qat = from_saved("qat", "qat") ? saved["qat"].get<std::string>() : args.str("qat");
+  if (auto s = distill::ValidateQatScheme(o.qat, "distill nat"); !s.ok()) return NatFail(s);
   if (t.threads > 0) torch::set_num_threads(t.threads);
 
   if (args.on("eval-only")) {
+    if (!o.qat.empty())
+      return NatFail(absl::InvalidArgumentError(
+          "--qat trains through fake quantization; --eval-only measures --student as it is (give a quantized "
+          "checkpoint directory to measure a quantized drafter)"));
     auto m = distill::EvaluateNat(o);
     if (!m.ok()) return NatFail(m.status());
     std::printf("%s\n", MetricsLine(*m).c_str());
@@ -215,15 +229,22 @@ int RunDistillNat(int argc, char** argv, int first) {
   train::TuneAllocatorForTraining();
   std::fprintf(stderr,
                "augur distill nat: %s -> %s: gamma %lld, loss %s, %lld groups/window, %lld steps x %lld windows of "
-               "%lld tokens, %d threads%s\n",
+               "%lld tokens, %d threads%s%s\n",
                o.student.c_str(), t.out_dir.c_str(), (long long)o.gamma, distill::KdLossName(o.kd.kind),
                (long long)o.groups_per_seq, (long long)t.steps, (long long)(t.batch * t.grad_accum),
-               (long long)t.seq_len, at::get_num_threads(), t.resume ? ", resuming" : "");
+               (long long)t.seq_len, at::get_num_threads(), t.resume ? ", resuming" : "",
+               o.qat.empty() ? "" : absl::StrCat(", qat ", o.qat).c_str());
   auto r = distill::DistillNat(o);
   if (!r.ok()) return NatFail(r.status());
   std::fprintf(stderr, "augur distill nat: done: step %lld, loss %.4f; held-out %s (best alpha %.4f at step %lld -> %s/best)\n",
                (long long)r->steps, r->loss, MetricsLine(r->valid_metrics).c_str(), r->best_value,
                (long long)r->best_step, t.out_dir.c_str());
+  if (!o.qat.empty()) {
+    auto q = distill::ExportQatDrafter(t.out_dir, o.qat);
+    if (!q.ok()) return NatFail(q.status());
+    std::fprintf(stderr, "augur distill nat: quantized drafter (%s, qat) of %s (step %lld) -> %s\n", o.qat.c_str(),
+                 q->source.c_str(), (long long)q->step, q->dir.c_str());
+  }
   return 0;
 }
 

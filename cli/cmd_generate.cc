@@ -1,5 +1,6 @@
-// augur generate: load a checkpoint, encode the prompt, generate with the KV cache
-// (core/sampling.h Generate), stream the text to stdout and the speed to stderr.
+// augur generate: load a checkpoint (fp32, or quantized: then quantize's kernels run its
+// linears), encode the prompt, generate with the KV cache (core/sampling.h Generate), stream
+// the text to stdout and the speed to stderr.
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -13,6 +14,7 @@
 #include "core/device.h"
 #include "core/sampling.h"
 #include "core/tokenizer.h"
+#include "quantize/qmodel.h"
 
 namespace augur::cli {
 namespace {
@@ -51,7 +53,7 @@ int RunGenerate(int argc, char** argv, int first) {
   const std::string cmd = "generate";
   Args args("generate", "augur generate: sample a continuation of a prompt from a checkpoint (KV cache).",
             "augur generate --model DIR --prompt TEXT [--max-new N] [--temperature T] [--top-p P] [--seed S]");
-  args.flag("model", "DIR", "checkpoint directory (HF layout with tokenizer.model)", "", /*required=*/true)
+  args.flag("model", "DIR", "checkpoint directory (HF layout with tokenizer.model; a quantized one runs on the quantized kernels)", "", /*required=*/true)
       .flag("prompt", "TEXT", "text to continue", "", /*required=*/true)
       .flag("max-new", "N", "new tokens at most (stops earlier at EOS)", "128")
       .flag("temperature", "T", "sampling temperature (0 = greedy)", "0.8")
@@ -90,7 +92,7 @@ int RunGenerate(int argc, char** argv, int first) {
 
   auto device = ParseDevice(args.str("device"));
   if (!device.ok()) return Fail(cmd, device.status());
-  auto ckpt = LoadCheckpoint(args.str("model"), *device, torch::kFloat32);
+  auto ckpt = LoadAnyCheckpoint(args.str("model"), *device);
   if (!ckpt.ok()) return Fail(cmd, ckpt.status());
   const std::string tok_path = args.has("tokenizer") ? args.str("tokenizer") : ckpt->tokenizer_model;
   if (tok_path.empty())

@@ -10,6 +10,7 @@
 #include "eval/nat_drafter.h"
 #include "eval/ngram_index.h"
 #include "eval/prompt_lookup.h"
+#include "quantize/qmodel.h"
 
 namespace augur::cli {
 namespace {
@@ -22,51 +23,50 @@ std::string CheckpointTokenizerFingerprint(const LoadedCheckpoint& ckpt) {
   return tok.ok() ? tok->fingerprint() : "";
 }
 
-absl::StatusOr<std::unique_ptr<Drafter>> MakeAr(const std::string& arg, const DrafterContext& ctx) {
-  if (arg.empty()) return absl::InvalidArgumentError("--drafter ar: needs a checkpoint directory (ar:DIR)");
-  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(arg, ctx.device, torch::kFloat32));
-  if (ckpt.meta.kind == "nat-drafter")
-    return absl::InvalidArgumentError(absl::StrCat("--drafter ar:", arg, ": is a NAT drafter; use nat:", arg));
+// Loads a model drafter's checkpoint onto ctx.device (fp32, or quantized when augur.json
+// names a scheme: quantize's kernels then run its linears) and checks what every model
+// drafter must share with the target: vocabulary, tokenizer, and room for the context.
+absl::StatusOr<LoadedCheckpoint> LoadDrafterCheckpoint(const std::string& kind, const std::string& arg,
+                                                       const DrafterContext& ctx) {
+  const std::string spec = absl::StrCat("--drafter ", kind, ":", arg);
+  if (arg.empty()) return absl::InvalidArgumentError(absl::StrCat("--drafter ", kind, ": needs a checkpoint directory (",
+                                                                  kind, ":DIR)"));
+  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadAnyCheckpoint(arg, ctx.device));
   const ModelConfig& cfg = ckpt.model->config();
   if (ctx.target_config != nullptr && cfg.vocab_size != ctx.target_config->vocab_size)
-    return absl::FailedPreconditionError(absl::StrCat("--drafter ar:", arg, ": vocabulary ", cfg.vocab_size,
+    return absl::FailedPreconditionError(absl::StrCat(spec, ": vocabulary ", cfg.vocab_size,
                                                       " differs from the target's ", ctx.target_config->vocab_size,
                                                       "; a drafter must share the target's tokenizer"));
   const std::string fp = CheckpointTokenizerFingerprint(ckpt);
   if (!fp.empty() && !ctx.target_tokenizer_fingerprint.empty() && fp != ctx.target_tokenizer_fingerprint)
-    return absl::FailedPreconditionError(absl::StrCat("--drafter ar:", arg, ": made with tokenizer ", fp,
-                                                      " but the target ", ctx.target_dir, " uses ",
-                                                      ctx.target_tokenizer_fingerprint,
+    return absl::FailedPreconditionError(absl::StrCat(spec, ": made with tokenizer ", fp, " but the target ",
+                                                      ctx.target_dir, " uses ", ctx.target_tokenizer_fingerprint,
                                                       "; a drafter must share the target's tokenizer"));
   if (ctx.capacity > cfg.max_position_embeddings)
-    return absl::InvalidArgumentError(absl::StrCat("--drafter ar:", arg, ": max_position_embeddings ",
-                                                   cfg.max_position_embeddings, " is shorter than prompt + max_new + gamma (",
-                                                   ctx.capacity, "); lower --max-new or --prompt-len"));
-  return std::unique_ptr<Drafter>(new ArDrafter(ckpt.model, ctx.capacity, "ar:" + arg));
+    return absl::InvalidArgumentError(absl::StrCat(spec, ": max_position_embeddings ", cfg.max_position_embeddings,
+                                                   " is shorter than prompt + max_new + gamma (", ctx.capacity,
+                                                   "); lower --max-new or --prompt-len"));
+  return ckpt;
+}
+
+// "ar:DIR", or "ar:DIR (int4-g32)" for a quantized checkpoint, so reports say which ran.
+std::string DrafterName(const std::string& kind, const std::string& arg, const AugurMeta& meta) {
+  return meta.quantization.empty() ? absl::StrCat(kind, ":", arg)
+                                   : absl::StrCat(kind, ":", arg, " (", meta.quantization, ")");
+}
+
+absl::StatusOr<std::unique_ptr<Drafter>> MakeAr(const std::string& arg, const DrafterContext& ctx) {
+  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadDrafterCheckpoint("ar", arg, ctx));
+  if (ckpt.meta.kind == "nat-drafter")
+    return absl::InvalidArgumentError(absl::StrCat("--drafter ar:", arg, ": is a NAT drafter; use nat:", arg));
+  return std::unique_ptr<Drafter>(new ArDrafter(ckpt.model, ctx.capacity, DrafterName("ar", arg, ckpt.meta)));
 }
 
 absl::StatusOr<std::unique_ptr<Drafter>> MakeNat(const std::string& arg, const DrafterContext& ctx) {
-  if (arg.empty()) return absl::InvalidArgumentError("--drafter nat: needs a checkpoint directory (nat:DIR)");
-  // The same vocabulary / tokenizer / context checks as an AR drafter, on the checkpoint's
-  // config and augur.json, before the NAT-specific checks of LoadNatDrafter.
-  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(arg, c10::kCPU, torch::kFloat32));
-  const ModelConfig& cfg = ckpt.model->config();
-  if (ctx.target_config != nullptr && cfg.vocab_size != ctx.target_config->vocab_size)
-    return absl::FailedPreconditionError(absl::StrCat("--drafter nat:", arg, ": vocabulary ", cfg.vocab_size,
-                                                      " differs from the target's ", ctx.target_config->vocab_size,
-                                                      "; a drafter must share the target's tokenizer"));
-  const std::string fp = CheckpointTokenizerFingerprint(ckpt);
-  if (!fp.empty() && !ctx.target_tokenizer_fingerprint.empty() && fp != ctx.target_tokenizer_fingerprint)
-    return absl::FailedPreconditionError(absl::StrCat("--drafter nat:", arg, ": made with tokenizer ", fp,
-                                                      " but the target ", ctx.target_dir, " uses ",
-                                                      ctx.target_tokenizer_fingerprint,
-                                                      "; a drafter must share the target's tokenizer"));
-  if (ctx.capacity > cfg.max_position_embeddings)
-    return absl::InvalidArgumentError(absl::StrCat("--drafter nat:", arg, ": max_position_embeddings ",
-                                                   cfg.max_position_embeddings, " is shorter than prompt + max_new + gamma (",
-                                                   ctx.capacity, "); lower --max-new or --prompt-len"));
-  AUGUR_ASSIGN_OR_RETURN(std::unique_ptr<NatDrafter> nat, LoadNatDrafter(arg, ctx.capacity, ctx.device));
-  return std::unique_ptr<Drafter>(std::move(nat));
+  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadDrafterCheckpoint("nat", arg, ctx));
+  AUGUR_RETURN_IF_ERROR(CheckNatMeta(ckpt.meta, ckpt.model->config(), arg));
+  return std::unique_ptr<Drafter>(new NatDrafter(ckpt.model, ckpt.meta.gamma, ckpt.meta.mask_token_id, ctx.capacity,
+                                                 DrafterName("nat", arg, ckpt.meta)));
 }
 
 // ngram:FILE.h5[,n=16,min=2,branch=4,nodes=16]
@@ -127,8 +127,8 @@ absl::StatusOr<std::unique_ptr<Drafter>> MakePromptLookup(const std::string& arg
 
 const std::vector<DrafterKind>& DrafterKinds() {
   static const std::vector<DrafterKind> table = {
-      {"ar", "ar:DIR", "autoregressive drafter checkpoint (augur train / distill ar); gamma sequential steps", MakeAr},
-      {"nat", "nat:DIR", "parallel (NAT) drafter checkpoint (augur distill nat); gamma tokens in one pass", MakeNat},
+      {"ar", "ar:DIR", "autoregressive drafter checkpoint (augur train / distill ar; fp32 or quantized by augur quantize / --qat); gamma sequential steps", MakeAr},
+      {"nat", "nat:DIR", "parallel (NAT) drafter checkpoint (augur distill nat; fp32 or quantized); gamma tokens in one pass", MakeNat},
       {"ngram", "ngram:FILE.h5[,n=16,min=2,branch=4,nodes=16]",
        "n-gram retrieval over a datastore (augur data datastore): the most frequent continuation of the longest "
        "matching suffix (n..min tokens); in a drafter set, the top `branch` continuations per node as a tree",

@@ -15,6 +15,8 @@
 #include "core/progress.h"
 #include "core/sampling.h"
 #include "datasets/teacher_store.h"
+#include "distill/qat.h"
+#include "quantize/qmodel.h"
 
 namespace augur::distill {
 namespace {
@@ -309,6 +311,7 @@ absl::Status ArDistillOptions::Validate() const {
   if (!(lambda >= 0 && lambda <= 1)) return bad(absl::StrCat("--lambda ", lambda, ": must be in [0, 1]"));
   if (eval_sequences < 0) return bad(absl::StrCat("--eval-sequences ", eval_sequences, ": must be >= 0"));
   if (train.seq_len < 2) return bad(absl::StrCat("--seq-len ", train.seq_len, ": must be >= 2"));
+  AUGUR_RETURN_IF_ERROR(ValidateQatScheme(qat, "distill ar"));
   return kd.Validate();
 }
 
@@ -319,7 +322,7 @@ nlohmann::json ArDistillOptions::ToJson() const {
           {"loss", KdLossName(kd.kind)},   {"temperature", kd.temperature},
           {"jsd_beta", kd.jsd_beta},       {"policy", PolicyName(policy)},
           {"lambda", lambda},              {"positions", continuation_only ? "continuation" : "all"},
-          {"eval_sequences", eval_sequences}};
+          {"eval_sequences", eval_sequences}, {"qat", qat}};
 }
 
 absl::StatusOr<train::TrainResult> DistillAr(const ArDistillOptions& opts) {
@@ -336,7 +339,7 @@ absl::StatusOr<train::TrainResult> DistillAr(const ArDistillOptions& opts) {
       const auto j = nlohmann::json::parse(*text, nullptr, false);
       const auto saved = j.is_object() && j.contains("objective") ? j["objective"] : nlohmann::json();
       const auto now = opts.ToJson();
-      for (const char* key : {"loss", "temperature", "jsd_beta", "policy", "lambda", "positions", "eval_sequences"})
+      for (const char* key : {"loss", "temperature", "jsd_beta", "policy", "lambda", "positions", "eval_sequences", "qat"})
         if (saved.is_object() && saved.contains(key) && saved[key] != now[key])
           return absl::InvalidArgumentError(absl::StrCat("distill ar: --resume: ", opts.train.out_dir,
                                                          " was trained with ", key, "=", saved[key].dump(),
@@ -375,6 +378,10 @@ absl::StatusOr<train::TrainResult> DistillAr(const ArDistillOptions& opts) {
   job.meta.command_line = opts.command_line;
   job.meta.extra["distill"] = opts.ToJson();
   job.select_metric = "alpha";
+  if (!opts.qat.empty()) {
+    job.prepare = QatPrepare(opts.qat);
+    job.meta.extra["qat"] = {{"scheme", opts.qat}};
+  }
   train::TrainOptions topts = opts.train;
   topts.command_line = opts.command_line;
   return train::Train(cfg, data, topts, job);
@@ -383,7 +390,7 @@ absl::StatusOr<train::TrainResult> DistillAr(const ArDistillOptions& opts) {
 absl::StatusOr<train::Metrics> EvaluateAr(const ArDistillOptions& opts) {
   AUGUR_ASSIGN_OR_RETURN(Setup s, Prepare(opts));
   if (opts.eval_sequences <= 0) return absl::InvalidArgumentError("distill ar: --eval-only needs --eval-sequences > 0");
-  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint student, LoadCheckpoint(opts.student, s.device, torch::kFloat32));
+  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint student, LoadAnyCheckpoint(opts.student, s.device));
   AUGUR_RETURN_IF_ERROR(CheckStudent(opts, s, student.model->config(), student.meta.tokenizer_fingerprint));
   ArDistillObjective objective(opts, s.store, s.target.model);
   student.model->eval();

@@ -51,6 +51,9 @@ struct ArDistillOptions {
   double lambda = 0.5;             // mix: probability of an on-policy step
   bool continuation_only = false;  // off-policy loss on continuation positions only
   int64_t eval_sequences = 16;     // held out at the end of the store
+  // "" or a quantization scheme (int4-g32, int8, ...): train through fake-quantized linears
+  // (distill/qat.h); a resumed run keeps the scheme it started with.
+  std::string qat;
   train::TrainOptions train;       // out_dir, steps, batch, seq_len, lr, seed, resume, ...
   std::string command_line;        // provenance (augur.json)
 
@@ -73,11 +76,12 @@ absl::StatusOr<std::vector<int64_t>> ResolveInitLayers(const std::vector<int64_t
 // both shapes. Student layers past layers.size() keep their weights.
 absl::Status InitFromTarget(LlamaModelImpl& student, LlamaModelImpl& target, const std::vector<int64_t>& layers);
 
-// Trains (or resumes) a drafter into opts.train.out_dir.
+// Trains (or resumes) a drafter into opts.train.out_dir. With opts.qat the checkpoints are
+// the fp32 weights of a fake-quant run; distill::ExportQatDrafter makes the quantized one.
 absl::StatusOr<train::TrainResult> DistillAr(const ArDistillOptions& opts);
 
 // Validation figures (valid_loss, alpha, positions) of the student `opts.student` (a
-// checkpoint directory, e.g. a corpus-only baseline) on the held-out teacher sequences,
+// checkpoint directory, fp32 or quantized, e.g. a corpus-only baseline) on the held-out teacher sequences,
 // without training; also logged as an "eval" event to <out>/metrics.jsonl when out_dir is set.
 absl::StatusOr<train::Metrics> EvaluateAr(const ArDistillOptions& opts);
 

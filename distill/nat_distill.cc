@@ -13,6 +13,8 @@
 #include "core/fs.h"
 #include "core/tokenizer.h"
 #include "datasets/teacher_store.h"
+#include "distill/qat.h"
+#include "quantize/qmodel.h"
 #include "distill/ar_distill.h"
 #include "distill/nat_data.h"
 
@@ -182,6 +184,7 @@ absl::Status NatDistillOptions::Validate() const {
   if (train.seq_len < gamma) return bad(absl::StrCat("--seq-len ", train.seq_len, ": must be >= --gamma ", gamma));
   if (groups_per_seq < 0) return bad(absl::StrCat("--groups-per-seq ", groups_per_seq, ": must be >= 0"));
   if (eval_sequences < 0) return bad(absl::StrCat("--eval-sequences ", eval_sequences, ": must be >= 0"));
+  AUGUR_RETURN_IF_ERROR(ValidateQatScheme(qat, "distill nat"));
   return kd.Validate();
 }
 
@@ -192,7 +195,7 @@ nlohmann::json NatDistillOptions::ToJson() const {
           {"gamma", gamma},               {"mask_id", mask_id},
           {"groups_per_seq", groups_per_seq},
           {"loss", KdLossName(kd.kind)},  {"temperature", kd.temperature},
-          {"jsd_beta", kd.jsd_beta},      {"eval_sequences", eval_sequences}};
+          {"jsd_beta", kd.jsd_beta},      {"eval_sequences", eval_sequences}, {"qat", qat}};
 }
 
 absl::StatusOr<train::TrainResult> DistillNat(const NatDistillOptions& opts) {
@@ -209,7 +212,7 @@ absl::StatusOr<train::TrainResult> DistillNat(const NatDistillOptions& opts) {
       const auto saved = nlohmann::json::parse(*text, nullptr, false).value("objective", nlohmann::json());
       nlohmann::json now = opts.ToJson();
       now["mask_id"] = s.mask_id;
-      for (const char* key : {"gamma", "mask_id", "groups_per_seq", "loss", "temperature", "jsd_beta", "eval_sequences"})
+      for (const char* key : {"gamma", "mask_id", "groups_per_seq", "loss", "temperature", "jsd_beta", "eval_sequences", "qat"})
         if (saved.is_object() && saved.contains(key) && saved[key] != now[key])
           return absl::InvalidArgumentError(absl::StrCat("distill nat: --resume: ", opts.train.out_dir,
                                                          " was trained with ", key, "=", saved[key].dump(),
@@ -250,6 +253,10 @@ absl::StatusOr<train::TrainResult> DistillNat(const NatDistillOptions& opts) {
   job.meta.command_line = opts.command_line;
   job.meta.extra["distill"] = resolved.ToJson();
   job.select_metric = "alpha";
+  if (!opts.qat.empty()) {
+    job.prepare = QatPrepare(opts.qat);
+    job.meta.extra["qat"] = {{"scheme", opts.qat}};
+  }
   train::TrainOptions topts = opts.train;
   topts.command_line = opts.command_line;
   return train::Train(cfg, tdata, topts, job);
@@ -258,7 +265,7 @@ absl::StatusOr<train::TrainResult> DistillNat(const NatDistillOptions& opts) {
 absl::StatusOr<train::Metrics> EvaluateNat(const NatDistillOptions& opts) {
   AUGUR_ASSIGN_OR_RETURN(Setup s, Prepare(opts));
   if (opts.eval_sequences <= 0) return absl::InvalidArgumentError("distill nat: evaluation needs --eval-sequences > 0");
-  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint student, LoadCheckpoint(opts.student, s.device, torch::kFloat32));
+  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint student, LoadAnyCheckpoint(opts.student, s.device));
   AUGUR_RETURN_IF_ERROR(CheckStudentVocab(opts, s, student.model->config()));
   AUGUR_ASSIGN_OR_RETURN(NatTeacherData data, OpenData(opts, s));
   NatDistillOptions resolved = opts;

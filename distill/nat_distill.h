@@ -40,6 +40,7 @@ struct NatDistillOptions {
   int64_t groups_per_seq = 16;     // mask groups per training window (0 = every anchor)
   int64_t eval_sequences = 16;     // held out at the end of the store
   KdOptions kd;
+  std::string qat;                 // "" or a scheme: fake-quant training (distill/qat.h)
   train::TrainOptions train;       // out_dir, steps, batch, seq_len, lr, seed, resume, ...
   std::string command_line;        // provenance (augur.json)
 
@@ -51,11 +52,11 @@ struct NatDistillOptions {
 absl::StatusOr<int64_t> ResolveMaskId(int64_t given, const std::string& tokenizer_model, const std::string& target);
 
 // Trains (or resumes) a NAT drafter into opts.train.out_dir; checkpoints carry kind
-// nat-drafter, gamma and the mask id.
+// nat-drafter, gamma and the mask id. With opts.qat: as DistillAr.
 absl::StatusOr<train::TrainResult> DistillNat(const NatDistillOptions& opts);
 
 // The validation figures (valid_loss, alpha, alpha_1..alpha_G, valid_contexts) of the
-// checkpoint opts.student on the held-out sequences, without training (any model of the
+// checkpoint opts.student (fp32 or quantized) on the held-out sequences, without training (any model of the
 // target's vocabulary: e.g. an untrained student or the target itself).
 absl::StatusOr<train::Metrics> EvaluateNat(const NatDistillOptions& opts);
 

@@ -62,6 +62,11 @@ void Int8GemmCpu(const float* x, int64_t m, const Int8Weights& w, const float* b
 void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* bias, float* y,
                  CpuKernel kernel = CpuKernel::kAuto);
 
+// The dequantized weight W [out, in] (row-major, `in` real columns), OpenMP over rows; bit-equal
+// to quantize/qweight.h Dequantize. For the dequantize-then-GEMM route at larger M (qlinear.h).
+void DequantizeInt8Cpu(const Int8Weights& w, float* out);
+void DequantizeInt4Cpu(const Int4Weights& w, float* out);
+
 // Rows [r0, r1) of one call; the building blocks of the above.
 void Int8RowsScalar(const float* x, int64_t m, const Int8Weights& w, const float* bias, float* y, int64_t r0,
                     int64_t r1);
@@ -77,6 +82,9 @@ void Int8RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int8Weights& w, co
                     int64_t r0, int64_t r1);
 void Int4RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int4Weights& w, const float* bias, float* y,
                     int64_t r0, int64_t r1);
+// Rows [r0, r1) of DequantizeInt4Cpu (out points at row 0).
+void DequantizeInt4RowsScalar(const Int4Weights& w, float* out, int64_t r0, int64_t r1);
+void DequantizeInt4RowsAvx2(const Int4Weights& w, float* out, int64_t r0, int64_t r1);
 bool Avx2Compiled();  // defined in the AVX2 files' translation unit
 
 }  // namespace augur::qkernels

@@ -86,6 +86,28 @@ void Int4RowsAvx2(const float* x, int64_t m, const Int4Weights& w, const float* 
   }
 }
 
+// (code - z) * s per element, 8 columns per Decode8: float(code) - float(z) is exact, so the
+// values equal the scalar Int4Value bit for bit.
+void DequantizeInt4RowsAvx2(const Int4Weights& w, float* out, int64_t r0, int64_t r1) {
+  const int64_t ng = w.groups();
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* q = w.q + r * (w.in_padded / 2);
+    float* o = out + r * w.in;
+    for (int64_t k = 0; k < ng; ++k) {
+      const float s = w.scales[r * ng + k];
+      const int z = w.zeros[r * ng + k];
+      const __m256 sv = _mm256_set1_ps(s), zv = _mm256_set1_ps(static_cast<float>(z));
+      const int64_t c0 = k * w.group, c1 = c0 + w.group < w.in ? c0 + w.group : w.in;
+      int64_t c = c0;
+      for (; c + 8 <= c1; c += 8) _mm256_storeu_ps(o + c, _mm256_mul_ps(_mm256_sub_ps(Decode8(q + c / 2), zv), sv));
+      for (; c < c1; ++c) {
+        const int code = (c & 1) ? (q[c >> 1] >> 4) : (q[c >> 1] & 0x0F);
+        o[c] = static_cast<float>(code - z) * s;
+      }
+    }
+  }
+}
+
 }  // namespace augur::qkernels
 
 #else  // no AVX2/FMA from this compiler
@@ -94,6 +116,9 @@ namespace augur::qkernels {
 void Int4RowsAvx2(const float* x, int64_t m, const Int4Weights& w, const float*, const float* bias, float* y,
                   int64_t r0, int64_t r1) {
   Int4RowsScalar(x, m, w, bias, y, r0, r1);
+}
+void DequantizeInt4RowsAvx2(const Int4Weights& w, float* out, int64_t r0, int64_t r1) {
+  DequantizeInt4RowsScalar(w, out, r0, r1);
 }
 }  // namespace augur::qkernels
 

@@ -50,4 +50,32 @@ void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* b
   }
 }
 
+void DequantizeInt4RowsScalar(const Int4Weights& w, float* out, int64_t r0, int64_t r1) {
+  const int64_t ng = w.groups();
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* q = w.q + r * (w.in_padded / 2);
+    float* o = out + r * w.in;
+    for (int64_t k = 0; k < ng; ++k) {
+      const float s = w.scales[r * ng + k];
+      const int z = w.zeros[r * ng + k];
+      const int64_t c0 = k * w.group, c1 = std::min(w.in, c0 + w.group);
+      for (int64_t c = c0; c < c1; ++c) {
+        const int code = (c & 1) ? (q[c >> 1] >> 4) : (q[c >> 1] & 0x0F);
+        o[c] = static_cast<float>(code - z) * s;  // Int4Value
+      }
+    }
+  }
+}
+
+void DequantizeInt4Cpu(const Int4Weights& w, float* out) {
+  const bool avx2 = Avx2Available();
+  const int64_t tasks = (w.out + kRowsPerTask - 1) / kRowsPerTask;
+#pragma omp parallel for schedule(static) if (w.out * w.in >= (int64_t{1} << 18))
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t r0 = t * kRowsPerTask, r1 = std::min(w.out, r0 + kRowsPerTask);
+    if (avx2) DequantizeInt4RowsAvx2(w, out, r0, r1);
+    else DequantizeInt4RowsScalar(w, out, r0, r1);
+  }
+}
+
 }  // namespace augur::qkernels

@@ -113,4 +113,14 @@ void Int8GemmCpu(const float* x, int64_t m, const Int8Weights& w, const float* b
   }
 }
 
+void DequantizeInt8Cpu(const Int8Weights& w, float* out) {
+#pragma omp parallel for schedule(static) if (w.out * w.in >= (int64_t{1} << 18))
+  for (int64_t r = 0; r < w.out; ++r) {
+    const int8_t* q = w.q + r * w.in;
+    float* o = out + r * w.in;
+    const float s = w.scales[r];
+    for (int64_t c = 0; c < w.in; ++c) o[c] = static_cast<float>(q[c]) * s;  // Int8Value
+  }
+}
+
 }  // namespace augur::qkernels

@@ -2,7 +2,42 @@
 
 #include <ATen/ATen.h>
 
+#include <atomic>
+#include <cstdlib>
+
+#include <absl/strings/numbers.h>
+
 namespace augur {
+namespace {
+std::atomic<int64_t> g_dequant_min_rows{-1};  // -1: not read yet
+}  // namespace
+
+int64_t DequantGemmMinRows() {
+  int64_t m = g_dequant_min_rows.load();
+  if (m < 0) {
+    m = kDequantGemmMinRows;
+    int64_t v = 0;
+    if (const char* env = std::getenv("AUGUR_QUANT_DEQUANT_MIN_ROWS"); env && absl::SimpleAtoi(env, &v) && v >= 0) m = v;
+    g_dequant_min_rows.store(m);
+  }
+  return m;
+}
+
+void SetDequantGemmMinRows(int64_t m) { g_dequant_min_rows.store(m < 0 ? 0 : m); }
+
+at::Tensor DequantGemmLinear(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& bias) {
+  TORCH_CHECK(x.is_cpu() && w.qweight.is_cpu(), "quantized linear: the dequantize-then-GEMM route is CPU only");
+  at::Tensor wd = at::empty({w.out, w.in}, x.options());
+  if (w.scheme.bits == 8) {
+    const qkernels::Int8Weights view{w.qweight.data_ptr<int8_t>(), w.scales.data_ptr<float>(), w.out, w.in};
+    qkernels::DequantizeInt8Cpu(view, wd.data_ptr<float>());
+  } else {
+    const qkernels::Int4Weights view{w.qweight.data_ptr<uint8_t>(), w.scales.data_ptr<float>(),
+                                     w.zeros.data_ptr<uint8_t>(), w.out, w.in, w.in_padded(), w.scheme.group};
+    qkernels::DequantizeInt4Cpu(view, wd.data_ptr<float>());
+  }
+  return bias.defined() ? at::addmm(bias, x, wd.t()) : at::mm(x, wd.t());
+}
 
 at::Tensor QuantizedLinear(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& bias,
                            qkernels::CpuKernel cpu_kernel) {
@@ -14,7 +49,13 @@ at::Tensor QuantizedLinear(const at::Tensor& x, const QuantizedWeight& w, const 
   const at::Tensor x2 = x.reshape({-1, w.in}).to(at::kFloat).contiguous();
   at::Tensor b = bias;
   if (b.defined()) b = b.to(x.device(), at::kFloat).contiguous();
-  at::Tensor y = w.scheme.bits == 8 ? Int8Linear(x2, w, b, cpu_kernel) : Int4Linear(x2, w, b, cpu_kernel);
+  // The one dispatch point for the CPU route by M (see DequantGemmMinRows).
+  const int64_t min_rows = DequantGemmMinRows();
+  const bool dequant_gemm = x2.is_cpu() && cpu_kernel == qkernels::CpuKernel::kAuto && min_rows > 0 &&
+                            x2.size(0) >= min_rows;
+  at::Tensor y = dequant_gemm        ? DequantGemmLinear(x2, w, b)
+                 : w.scheme.bits == 8 ? Int8Linear(x2, w, b, cpu_kernel)
+                                      : Int4Linear(x2, w, b, cpu_kernel);
   return y.view(shape).to(x.scalar_type());
 }
 

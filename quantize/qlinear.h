@@ -16,6 +16,18 @@ namespace augur {
 at::Tensor QuantizedLinear(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& bias,
                            qkernels::CpuKernel cpu_kernel = qkernels::CpuKernel::kAuto);
 
+// On the CPU, a call with kAuto and at least DequantGemmMinRows() rows of x dequantizes the
+// weight (DequantizeInt8Cpu / DequantizeInt4Cpu) and runs fp32 at::linear: the row-tiled
+// kernels read the weight once per 4 rows, MKL's GEMM reuses it far better, so past a few rows
+// (verification, prefill) the dequantize cost is repaid (bench/quant_linear, docs/PERF.md).
+// An explicit kernel always runs that kernel. 0 = never. Default: kDequantGemmMinRows, or
+// AUGUR_QUANT_DEQUANT_MIN_ROWS=N (read once).
+inline constexpr int64_t kDequantGemmMinRows = 8;
+int64_t DequantGemmMinRows();
+void SetDequantGemmMinRows(int64_t m);
+// That route on its own, for any M: x float32 [M, in] contiguous on the CPU.
+at::Tensor DequantGemmLinear(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& bias);
+
 // Reference: Dequantize(w), then x·Wᵀ + b in float64 on the CPU; returns float32 on the CPU.
 at::Tensor QuantizedLinearReference(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& bias);
 

@@ -191,4 +191,24 @@ absl::StatusOr<QuantizedCheckpoint> LoadQuantizedModel(const std::string& dir, c
   return out;
 }
 
+absl::StatusOr<LoadedCheckpoint> LoadAnyCheckpoint(const std::string& dir, c10::Device device) {
+  const std::string meta_path = Join(dir, "augur.json");
+  bool quantized = false;
+  if (FileExists(meta_path)) {
+    AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(meta_path));
+    const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return Bad(meta_path, "not valid JSON");
+    quantized = j.is_object() && j.contains("quantization") && !j["quantization"].is_null() &&
+                !(j["quantization"].is_string() && j["quantization"].get<std::string>().empty());
+  }
+  if (!quantized) return LoadCheckpoint(dir, device, torch::kFloat32);
+  AUGUR_ASSIGN_OR_RETURN(QuantizedCheckpoint q, LoadQuantizedModel(dir, device));
+  LoadedCheckpoint out;
+  out.model = q.model;
+  out.meta = std::move(q.meta);
+  out.dir = std::move(q.dir);
+  out.tokenizer_model = std::move(q.tokenizer_model);
+  return out;
+}
+
 }  // namespace augur

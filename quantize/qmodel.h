@@ -59,6 +59,11 @@ struct QuantizedCheckpoint {
 absl::StatusOr<QuantizedCheckpoint> LoadQuantizedModel(const std::string& dir, c10::Device device = c10::kCPU,
                                                        const std::string& expect_scheme = "");
 
+// Either kind of checkpoint, for code that only runs a model (drafters, generate, held-out
+// figures): LoadQuantizedModel when augur.json names a quantization scheme, else
+// LoadCheckpoint in float32. The result's meta.quantization tells which one it was.
+absl::StatusOr<LoadedCheckpoint> LoadAnyCheckpoint(const std::string& dir, c10::Device device = c10::kCPU);
+
 // Puts a QuantLinearBackend into each named slot and copies the dequantized weight into the
 // Linear (so parameter readers see the effective weights).
 void InstallQuantized(LlamaModel& model, const QuantizedLinears& linears);

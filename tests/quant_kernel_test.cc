@@ -16,15 +16,17 @@ namespace {
 
 using qkernels::CpuKernel;
 
-void ExpectMatchesReference(const QuantizedWeight& q, int64_t m, bool with_bias, CpuKernel kernel, uint64_t seed) {
+// dequant_gemm: test DequantGemmLinear (the route kAuto takes at M >= DequantGemmMinRows()).
+void ExpectMatchesReference(const QuantizedWeight& q, int64_t m, bool with_bias, CpuKernel kernel, uint64_t seed,
+                            bool dequant_gemm = false) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const at::Tensor x = at::randn({m, q.in}, gen, torch::kFloat32);
   const at::Tensor bias = with_bias ? at::randn({q.out}, gen, torch::kFloat32) : at::Tensor();
-  const at::Tensor y = QuantizedLinear(x, q, bias, kernel);
+  const at::Tensor y = dequant_gemm ? DequantGemmLinear(x, q, bias) : QuantizedLinear(x, q, bias, kernel);
   const at::Tensor ref = QuantizedLinearReference(x, q, bias);
   const at::Tensor scale = x.abs().to(torch::kFloat64).mm(Dequantize(q).abs().to(torch::kFloat64).t()).to(torch::kFloat32);
   at::Tensor bound = scale * 1e-4 + 1e-5;
-  if (qkernels::ResolveCpuKernel(kernel) == CpuKernel::kAvx2Q8) {
+  if (!dequant_gemm && qkernels::ResolveCpuKernel(kernel) == CpuKernel::kAvx2Q8) {
     // x is quantized per block of 32 columns with step dx = max|x_block| / 127, so each
     // element moves by at most dx/2: the output by at most sum_c |W[r,c]| dx(c) / 2.
     const int64_t blocks = (q.in + 31) / 32;
@@ -35,7 +37,7 @@ void ExpectMatchesReference(const QuantizedWeight& q, int64_t m, bool with_bias,
   }
   const at::Tensor excess = (y - ref).abs() - bound;
   EXPECT_LE(excess.max().item<float>(), 0.f)
-      << q.scheme.name() << " " << qkernels::CpuKernelName(kernel) << " [" << q.out << "," << q.in << "] M=" << m
+      << q.scheme.name() << " " << (dequant_gemm ? "dequant+gemm" : qkernels::CpuKernelName(kernel)) << " [" << q.out << "," << q.in << "] M=" << m
       << " max |diff| " << (y - ref).abs().max().item<float>();
   ASSERT_EQ(y.sizes(), ref.sizes());
 }
@@ -44,7 +46,7 @@ struct Shape {
   int64_t out, in;
 };
 
-void RunAll(CpuKernel kernel) {
+void RunAll(CpuKernel kernel, bool dequant_gemm = false) {
   const std::vector<Shape> shapes = {{37, 64}, {64, 100}, {19, 256}, {5, 33}, {8, 7}, {130, 352}};
   const std::vector<QuantScheme> schemes = {{8, 0}, {4, 32}, {4, 64}, {4, 128}};
   uint64_t seed = 100;
@@ -52,7 +54,7 @@ void RunAll(CpuKernel kernel) {
     for (const auto& scheme : schemes) {
       auto gen = at::make_generator<at::CPUGeneratorImpl>(++seed);
       const QuantizedWeight q = QuantizeRtn(at::randn({s.out, s.in}, gen, torch::kFloat32) * 0.1, scheme);
-      for (int64_t m : {1, 2, 3, 4, 5, 16, 40}) ExpectMatchesReference(q, m, m % 2 == 1, kernel, ++seed);
+      for (int64_t m : {1, 2, 3, 4, 5, 16, 40}) ExpectMatchesReference(q, m, m % 2 == 1, kernel, ++seed, dequant_gemm);
     }
 }
 
@@ -66,6 +68,52 @@ TEST(QuantKernels, Avx2MatchesReference) {
 TEST(QuantKernels, Avx2Q8WithinActivationQuantizationBound) {
   if (!qkernels::Avx2Available()) GTEST_SKIP() << "this CPU or compiler has no AVX2/FMA; the scalar path is tested";
   RunAll(CpuKernel::kAvx2Q8);
+}
+
+TEST(QuantKernels, DequantizeCpuIsBitEqualToReferenceDequantize) {
+  const std::vector<Shape> shapes = {{37, 64}, {64, 100}, {5, 33}, {8, 7}, {130, 352}};
+  uint64_t seed = 500;
+  for (const auto& s : shapes)
+    for (const QuantScheme scheme : {QuantScheme{8, 0}, QuantScheme{4, 32}, QuantScheme{4, 64}, QuantScheme{4, 128}}) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(++seed);
+      const QuantizedWeight q = QuantizeRtn(at::randn({s.out, s.in}, gen, torch::kFloat32) * 0.1, scheme);
+      const at::Tensor ref = Dequantize(q);
+      at::Tensor out = at::full({q.out, q.in}, 7.f);
+      if (scheme.bits == 8) {
+        qkernels::DequantizeInt8Cpu({q.qweight.data_ptr<int8_t>(), q.scales.data_ptr<float>(), q.out, q.in},
+                                    out.data_ptr<float>());
+        EXPECT_TRUE(at::equal(out, ref)) << scheme.name() << " [" << s.out << "," << s.in << "]";
+        continue;
+      }
+      const qkernels::Int4Weights view{q.qweight.data_ptr<uint8_t>(), q.scales.data_ptr<float>(),
+                                       q.zeros.data_ptr<uint8_t>(), q.out, q.in, q.in_padded(), scheme.group};
+      qkernels::DequantizeInt4RowsScalar(view, out.data_ptr<float>(), 0, q.out);
+      EXPECT_TRUE(at::equal(out, ref)) << "scalar " << scheme.name() << " [" << s.out << "," << s.in << "]";
+      out.fill_(7.f);
+      qkernels::DequantizeInt4Cpu(view, out.data_ptr<float>());  // AVX2 where available
+      EXPECT_TRUE(at::equal(out, ref)) << scheme.name() << " [" << s.out << "," << s.in << "]";
+    }
+}
+
+TEST(QuantKernels, DequantGemmMatchesReference) { RunAll(CpuKernel::kAuto, /*dequant_gemm=*/true); }
+
+TEST(QuantKernels, AutoDispatchesToDequantGemmFromTheThresholdRows) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(12);
+  const QuantizedWeight q = QuantizeRtn(at::randn({40, 96}, gen, torch::kFloat32) * 0.1, QuantScheme{4, 32});
+  const at::Tensor bias = at::randn({40}, gen, torch::kFloat32);
+  const CpuKernel kernel = qkernels::ResolveCpuKernel(CpuKernel::kAuto);
+  const int64_t saved = DequantGemmMinRows();
+  EXPECT_EQ(saved, kDequantGemmMinRows);  // unless AUGUR_QUANT_DEQUANT_MIN_ROWS is set
+  SetDequantGemmMinRows(8);
+  const at::Tensor x7 = at::randn({7, 96}, gen, torch::kFloat32), x8 = at::randn({8, 96}, gen, torch::kFloat32);
+  EXPECT_TRUE(at::equal(QuantizedLinear(x7, q, bias), QuantizedLinear(x7, q, bias, kernel)));
+  EXPECT_TRUE(at::equal(QuantizedLinear(x8, q, bias), DequantGemmLinear(x8, q, bias)));
+  // The two routes differ (so the equalities above say which one ran), and an explicit kernel
+  // is never rerouted.
+  EXPECT_FALSE(at::equal(QuantizedLinear(x8, q, bias, kernel), DequantGemmLinear(x8, q, bias)));
+  SetDequantGemmMinRows(0);
+  EXPECT_TRUE(at::equal(QuantizedLinear(x8, q, bias), QuantizedLinear(x8, q, bias, kernel)));
+  SetDequantGemmMinRows(saved);
 }
 
 TEST(QuantKernels, Q8BoundIsTightEnoughToCatchAnError) {

@@ -116,6 +116,9 @@ TEST(QuantModel, LogitsMatchDequantizedModel) {
 
 TEST(QuantModel, Q8KernelsStayCloseToDequantizedModel) {
   if (!qkernels::Avx2Available()) GTEST_SKIP() << "no AVX2: the int8-activation kernels do not run here";
+  // 18 rows would take the dequantize-then-GEMM route (no activation rounding): turn it off.
+  const int64_t min_rows = DequantGemmMinRows();
+  SetDequantGemmMinRows(0);
   LlamaModel m = MakeModel(TinyConfig(false));
   const at::Tensor ids = Ids(2, 9, 97, 1);
   const at::Tensor fp32 = m->logits(ids);
@@ -128,6 +131,7 @@ TEST(QuantModel, Q8KernelsStayCloseToDequantizedModel) {
   const double d_q8 = (q8 - exact).abs().max().item<double>(), d_w = (exact - fp32).abs().max().item<double>();
   EXPECT_GT(d_q8, 0.0);
   EXPECT_LT(d_q8, 0.25 * d_w) << "q8 " << d_q8 << " weights " << d_w;
+  SetDequantGemmMinRows(min_rows);
 }
 
 TEST(QuantModel, CachedDecodeEqualsFullForward) {

@@ -279,6 +279,7 @@ absl::Status Trainer::Setup() {
     state_.data_fingerprint = data_.data_fingerprint;
   }
   model_->train();
+  if (job_.prepare) AUGUR_RETURN_IF_ERROR(job_.prepare(model_));
   state_.options = opts_.ToJson();
 
   optimizer_ = MakeAdamW(*model_, {opts_.lr, opts_.beta1, opts_.beta2, opts_.eps, opts_.weight_decay});

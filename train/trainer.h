@@ -90,6 +90,12 @@ struct TrainJob {
   // metric (e.g. "alpha"); "" = none. Its augur.json records "selected_by" {metric, value,
   // step}, which a resumed run reads back so selection continues across runs.
   std::string select_metric;
+  // Called once on the model when it holds its starting weights (fresh, from `init`, or
+  // resumed), on its device, before the optimizer is made; null = nothing. It may install
+  // LinearBackends (e.g. fake-quantized linears for QAT) but must not replace parameters.
+  // A resumed run calls it again, so whatever it installs must be a pure function of the
+  // weights for resume to stay exact.
+  std::function<absl::Status(LlamaModel&)> prepare;
 };
 
 struct TrainResult {

@@ -198,15 +198,13 @@ def one_line_error(proc, *needles):
 def test_bad_drafters_refused(work):
     base = ["eval", "--target", work["target"], "--prompts", work["store"], "--report", work["root"] / "bad",
             "--num-prompts", 1, "--max-new", 4]
-    one_line_error(run(*base, "--drafter", "nat:/nowhere", check=False), "/nowhere", "no such directory")
-    one_line_error(run(*base, "--drafter", "ngram:x.h5", check=False), "x.h5", "no such file")
-    one_line_error(run(*base, "--drafter", f"ar:{work['draft']}", "--drafter", "nat:" + str(work["draft"]),
-                       check=False), "nat-drafter")
+    one_line_error(run(*base, "--drafter", "nat:/nowhere", check=False), "/nowhere: no such directory")
+    one_line_error(run(*base, "--drafter", f"nat:{work['draft']}", check=False), "not 'nat-drafter'")
+    one_line_error(run(*base, "--drafter", "ngram:x.h5", check=False), "x.h5: no such file")
     one_line_error(run(*base, "--drafter", "psychic", check=False), "unknown kind \"psychic\"")
     one_line_error(run(*base, "--drafter", "prompt-lookup:n=0", check=False), "positive integer")
+    one_line_error(run(*base, "--drafter", f"ar:{work['draft']}+", check=False), "empty drafter in the set")
     one_line_error(run(*base, "--drafter", "prompt-lookup+psychic", check=False), "unknown kind \"psychic\"")
-    one_line_error(run(*base, "--drafter", "prompt-lookup+", check=False), "empty drafter in the set")
-
     # A drafter made with another tokenizer is refused.
     other = work["root"] / "draft_other_tok"
     shutil.copytree(work["draft"], other, dirs_exist_ok=True)
