@@ -479,4 +479,11 @@ absl::Status TeacherStoreWriter::Finish() {
   return absl::OkStatus();
 }
 
+std::string TeacherStoreFingerprint(const TeacherStore& store) {
+  const auto& i = store.info();
+  return Fingerprint(absl::StrCat(i.target_fingerprint, "|", i.tokenizer_fingerprint, "|", i.vocab_size, "|",
+                                  i.top_k, "|", i.temperature, "|", i.mode, "|", i.source, "|", i.num_sequences,
+                                  "|", i.num_positions));
+}
+
 }  // namespace augur

@@ -83,6 +83,11 @@ class TeacherStore {
   std::unique_ptr<Impl> impl_;
 };
 
+// Identity of a store's contents (its defining attributes and counts), recorded as the data
+// fingerprint of runs trained on it so that a resume on a different store is refused.
+std::string TeacherStoreFingerprint(const TeacherStore& store);
+
+
 // Appends sequences. Create() starts a new store (an existing `path` or `path`.parts is an
 // error); Resume() continues an interrupted one, or extends a finished one, when the
 // fields that define the data (fingerprints, vocab size, k, temperature, mode, source)

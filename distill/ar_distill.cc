@@ -284,13 +284,6 @@ absl::Status CheckStudent(const ArDistillOptions& opts, const Setup& s, const Mo
   return absl::OkStatus();
 }
 
-std::string StoreFingerprint(const TeacherStore& store) {
-  const auto& i = store.info();
-  return Fingerprint(absl::StrCat(i.target_fingerprint, "|", i.tokenizer_fingerprint, "|", i.vocab_size, "|",
-                                  i.top_k, "|", i.temperature, "|", i.mode, "|", i.source, "|", i.num_sequences,
-                                  "|", i.num_positions));
-}
-
 }  // namespace
 
 absl::StatusOr<Policy> ParsePolicy(const std::string& name) {
@@ -367,7 +360,7 @@ absl::StatusOr<train::TrainResult> DistillAr(const ArDistillOptions& opts) {
   ArDistillObjective objective(opts, s.store, s.target.model);
   train::TrainData data;
   data.source = opts.teacher;
-  data.data_fingerprint = StoreFingerprint(*s.store);
+  data.data_fingerprint = TeacherStoreFingerprint(*s.store);
   data.tokenizer_fingerprint = !s.target.meta.tokenizer_fingerprint.empty() ? s.target.meta.tokenizer_fingerprint
                                                                             : s.store->info().tokenizer_fingerprint;
   data.tokenizer_model = s.target.tokenizer_model;

@@ -151,14 +151,6 @@ absl::Status CheckStudentVocab(const NatDistillOptions& opts, const Setup& s, co
   return absl::OkStatus();
 }
 
-// Identity of the training data (the store's defining fields), for resume checks.
-std::string NatStoreFingerprint(const TeacherStore& store) {
-  const auto& i = store.info();
-  return Fingerprint(absl::StrCat(i.target_fingerprint, "|", i.tokenizer_fingerprint, "|", i.vocab_size, "|",
-                                  i.top_k, "|", i.temperature, "|", i.mode, "|", i.source, "|", i.num_sequences,
-                                  "|", i.num_positions));
-}
-
 }  // namespace
 
 absl::StatusOr<int64_t> ResolveMaskId(int64_t given, const std::string& tokenizer_model, const std::string& target) {
@@ -240,7 +232,7 @@ absl::StatusOr<train::TrainResult> DistillNat(const NatDistillOptions& opts) {
   NatDistillObjective objective(resolved, std::move(data), s.target.model);
   train::TrainData tdata;
   tdata.source = opts.teacher;
-  tdata.data_fingerprint = NatStoreFingerprint(*s.store);
+  tdata.data_fingerprint = TeacherStoreFingerprint(*s.store);
   tdata.tokenizer_fingerprint = !s.target.meta.tokenizer_fingerprint.empty() ? s.target.meta.tokenizer_fingerprint
                                                                              : s.store->info().tokenizer_fingerprint;
   tdata.tokenizer_model = s.target.tokenizer_model;
