@@ -13,6 +13,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/distill_flags.h"
 #include "core/config.h"
 #include "core/fs.h"
 #include "distill/ar_distill.h"
@@ -23,24 +24,7 @@
 namespace augur::cli {
 namespace {
 
-int DistillFail(const absl::Status& st) {
-  absl::string_view msg = st.message();
-  if (absl::ConsumePrefix(&msg, "distill ar: ") || absl::ConsumePrefix(&msg, "train: "))
-    return Fail("distill ar", absl::Status(st.code(), msg));
-  return Fail("distill ar", st);
-}
-
-absl::StatusOr<std::vector<int64_t>> ParseLayers(const std::string& text) {
-  std::vector<int64_t> layers;
-  if (text.empty()) return layers;
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &v))
-      return absl::InvalidArgumentError(absl::StrCat("--init-layers ", text, ": expected comma-separated layer indices"));
-    layers.push_back(v);
-  }
-  return layers;
-}
+int ArFail(const absl::Status& st) { return DistillFail("distill ar", st); }
 
 }  // namespace
 
@@ -121,7 +105,7 @@ int RunDistillAr(int argc, char** argv, int first) {
             "stores). Files in --out: an HF checkpoint (augur.json kind ar-drafter), best/, trainer_state.*, "
             "train_config.json, metrics.jsonl.");
 
-  if (auto st = args.parse(argc, argv, first); !st.ok()) return DistillFail(st);
+  if (auto st = args.parse(argc, argv, first); !st.ok()) return ArFail(st);
   if (args.help_requested()) {
     std::printf("%s", args.help().c_str());
     return 0;
@@ -135,83 +119,36 @@ int RunDistillAr(int argc, char** argv, int first) {
   o.command_line = args.command_line();
   train::TrainOptions& t = o.train;
   t = d;
-  t.out_dir = args.str("out");
-  t.resume = args.on("resume");
-  t.progress = !args.on("quiet");
-  t.device = args.str("device");
-  t.dtype = args.str("dtype");
-  t.command_line = o.command_line;
-  nlohmann::json saved;
-  if (t.resume) {  // the saved run's options, under the flags given now
-    auto state = train::ReadTrainerState(t.out_dir);
-    if (!state.ok()) return DistillFail(state.status());
-    if (auto s = t.MergeJson(state->options, t.out_dir + "/trainer_state.json"); !s.ok()) return DistillFail(s);
-    if (!args.has("device")) t.device = state->options.value("device", t.device);
-    if (!args.has("dtype")) t.dtype = state->options.value("dtype", t.dtype);
-    // The objective's settings (train_config.json "objective") likewise.
-    auto text = ReadFile(t.out_dir + "/train_config.json");
-    const auto j = text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-    if (j.is_object() && j.contains("objective")) saved = j["objective"];
-  }
-  // A flag's value: given now, else the resumed run's, else the default.
-  auto value = [&](const char* flag, const char* key) -> std::string {
-    if (!t.resume || args.has(flag) || !saved.is_object() || !saved.contains(key)) return args.str(flag);
-    const auto& v = saved[key];
-    return v.is_string() ? v.get<std::string>() : v.dump();
-  };
-  // On --resume only the flags given now override the saved options.
-  auto given = [&](const char* name) { return !t.resume || args.has(name); };
-  auto set_i = [&](const char* name, auto* field, const char* saved_key = nullptr) -> absl::Status {
-    if (saved_key != nullptr && !given(name)) {
-      if (saved.is_object() && saved.contains(saved_key)) *field = saved[saved_key].get<int64_t>();
-      return absl::OkStatus();
-    }
-    if (!given(name)) return absl::OkStatus();
-    AUGUR_ASSIGN_OR_RETURN(int64_t v, args.i64(name));
-    *field = static_cast<std::decay_t<decltype(*field)>>(v);
-    return absl::OkStatus();
-  };
-  auto set_f = [&](const char* name, const char* saved_key, double* field) -> absl::Status {
-    if (!given(name)) {
-      if (saved.is_object() && saved.contains(saved_key)) *field = saved[saved_key].get<double>();
-      return absl::OkStatus();
-    }
-    AUGUR_ASSIGN_OR_RETURN(*field, args.f64(name));
-    return absl::OkStatus();
-  };
-  absl::Status st;
-  for (auto s : {set_i("steps", &t.steps), set_i("stop-after", &t.stop_after), set_i("batch", &t.batch),
-                 set_i("seq-len", &t.seq_len), set_i("grad-accum", &t.grad_accum), set_f("lr", "", &t.lr),
-                 set_i("warmup", &t.warmup), set_i("seed", &t.seed), set_f("temperature", "temperature", &o.kd.temperature),
-                 set_f("jsd-beta", "jsd_beta", &o.kd.jsd_beta), set_f("lambda", "lambda", &o.lambda), set_i("eval-every", &t.eval_every),
-                 set_i("eval-sequences", &o.eval_sequences, "eval_sequences"), set_i("save-every", &t.save_every),
-                 set_i("log-every", &t.log_every), set_i("threads", &t.threads)})
-    if (st.ok() && !s.ok()) st = s;
-  if (!st.ok()) return DistillFail(st);
-  auto loss = distill::ParseKdLoss(value("loss", "loss"));
-  if (!loss.ok()) return DistillFail(loss.status());
+  DistillFlags flags(args, &t);
+  if (auto s = flags.ReadTrainer(); !s.ok()) return ArFail(s);
+  for (auto s : {flags.Float("temperature", "temperature", &o.kd.temperature),
+                 flags.Float("jsd-beta", "jsd_beta", &o.kd.jsd_beta), flags.Float("lambda", "lambda", &o.lambda),
+                 flags.Int("eval-sequences", "eval_sequences", &o.eval_sequences)})
+    if (!s.ok()) return ArFail(s);
+  auto loss = distill::ParseKdLoss(flags.Str("loss", "loss"));
+  if (!loss.ok()) return ArFail(loss.status());
   o.kd.kind = *loss;
-  auto policy = distill::ParsePolicy(value("policy", "policy"));
-  if (!policy.ok()) return DistillFail(policy.status());
+  auto policy = distill::ParsePolicy(flags.Str("policy", "policy"));
+  if (!policy.ok()) return ArFail(policy.status());
   o.policy = *policy;
-  const std::string positions = value("positions", "positions");
+  const std::string positions = flags.Str("positions", "positions");
   if (positions != "all" && positions != "continuation")
-    return DistillFail(absl::InvalidArgumentError(absl::StrCat("--positions ", positions, ": expected all or continuation")));
+    return ArFail(absl::InvalidArgumentError(absl::StrCat("--positions ", positions, ": expected all or continuation")));
   o.continuation_only = positions == "continuation";
-  auto layers = ParseLayers(args.str("init-layers"));
-  if (!layers.ok()) return DistillFail(layers.status());
+  auto layers = ParseInitLayers(args.str("init-layers"));
+  if (!layers.ok()) return ArFail(layers.status());
   o.init_layers = *layers;
-  o.qat = value("qat", "qat");
-  if (auto s = distill::ValidateQatScheme(o.qat, "distill ar"); !s.ok()) return DistillFail(s);
+  o.qat = flags.Str("qat", "qat");
+  if (auto s = distill::ValidateQatScheme(o.qat, "distill ar"); !s.ok()) return ArFail(s);
   if (t.threads > 0) torch::set_num_threads(t.threads);
 
   if (args.on("eval-only")) {
     if (!o.qat.empty())
-      return DistillFail(absl::InvalidArgumentError(
+      return ArFail(absl::InvalidArgumentError(
           "--qat trains through fake quantization; --eval-only measures --student as it is (give a quantized "
           "checkpoint directory to measure a quantized drafter)"));
     auto m = distill::EvaluateAr(o);
-    if (!m.ok()) return DistillFail(m.status());
+    if (!m.ok()) return ArFail(m.status());
     std::string line;
     for (const auto& [k, v] : *m) absl::StrAppend(&line, line.empty() ? "" : " ", k, " ", absl::StrFormat("%.6g", v));
     std::printf("%s\n", line.c_str());
@@ -226,13 +163,13 @@ int RunDistillAr(int argc, char** argv, int first) {
                (long long)t.steps, (long long)(t.batch * t.seq_len * t.grad_accum), at::get_num_threads(),
                t.resume ? ", resuming" : "");
   auto r = distill::DistillAr(o);
-  if (!r.ok()) return DistillFail(r.status());
+  if (!r.ok()) return ArFail(r.status());
   std::fprintf(stderr, "augur distill ar: done: step %lld, loss %.4f, held-out alpha %.4f (best %.4f at step %lld -> %s/best)\n",
                (long long)r->steps, r->loss, train::MetricOr(r->valid_metrics, "alpha", -1), r->best_value,
                (long long)r->best_step, t.out_dir.c_str());
   if (!o.qat.empty()) {
     auto q = distill::ExportQatDrafter(t.out_dir, o.qat);
-    if (!q.ok()) return DistillFail(q.status());
+    if (!q.ok()) return ArFail(q.status());
     std::fprintf(stderr, "augur distill ar: quantized drafter (%s, qat) of %s (step %lld) -> %s\n", o.qat.c_str(),
                  q->source.c_str(), (long long)q->step, q->dir.c_str());
   }

@@ -13,6 +13,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/distill_flags.h"
 #include "core/config.h"
 #include "core/fs.h"
 #include "distill/nat_distill.h"
@@ -23,24 +24,7 @@
 namespace augur::cli {
 namespace {
 
-int NatFail(const absl::Status& st) {
-  absl::string_view msg = st.message();
-  if (absl::ConsumePrefix(&msg, "distill nat: ") || absl::ConsumePrefix(&msg, "train: "))
-    return Fail("distill nat", absl::Status(st.code(), msg));
-  return Fail("distill nat", st);
-}
-
-absl::StatusOr<std::vector<int64_t>> ParseLayers(const std::string& text) {
-  std::vector<int64_t> layers;
-  if (text.empty()) return layers;
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    int64_t v = 0;
-    if (!absl::SimpleAtoi(absl::StripAsciiWhitespace(part), &v))
-      return absl::InvalidArgumentError(absl::StrCat("--init-layers ", text, ": expected comma-separated layer indices"));
-    layers.push_back(v);
-  }
-  return layers;
-}
+int NatFail(const absl::Status& st) { return DistillFail("distill nat", st); }
 
 std::string MetricsLine(const train::Metrics& m) {
   std::string line;
@@ -144,73 +128,27 @@ int RunDistillNat(int argc, char** argv, int first) {
   o.command_line = args.command_line();
   train::TrainOptions& t = o.train;
   t = d;
-  t.out_dir = args.str("out");
-  t.resume = args.on("resume");
-  t.progress = !args.on("quiet");
-  t.device = args.str("device");
-  t.dtype = args.str("dtype");
-  t.command_line = o.command_line;
-  nlohmann::json saved;  // the resumed run's objective settings
-  if (t.resume) {
-    auto state = train::ReadTrainerState(t.out_dir);
-    if (!state.ok()) return NatFail(state.status());
-    if (auto s = t.MergeJson(state->options, t.out_dir + "/trainer_state.json"); !s.ok()) return NatFail(s);
-    t.stop_after = 0;  // a limit applies to the run that set it
-    if (!args.has("device")) t.device = state->options.value("device", t.device);
-    if (!args.has("dtype")) t.dtype = state->options.value("dtype", t.dtype);
-    auto text = ReadFile(t.out_dir + "/train_config.json");
-    const auto j = text.ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-    if (j.is_object() && j.contains("objective")) saved = j["objective"];
-  }
-  // A flag's value: given now, else (on --resume) the saved run's, else the default.
-  auto from_saved = [&](const char* flag, const char* key) {
-    return t.resume && !args.has(flag) && saved.is_object() && saved.contains(key);
-  };
-  auto set_i = [&](const char* flag, int64_t* field, const char* key = nullptr) -> absl::Status {
-    if (key != nullptr && from_saved(flag, key)) {
-      *field = saved[key].get<int64_t>();
-      return absl::OkStatus();
-    }
-    if (t.resume && !args.has(flag)) return absl::OkStatus();  // trainer options: already merged
-    AUGUR_ASSIGN_OR_RETURN(*field, args.i64(flag));
-    return absl::OkStatus();
-  };
-  auto set_f = [&](const char* flag, double* field, const char* key = nullptr) -> absl::Status {
-    if (key != nullptr && from_saved(flag, key)) {
-      *field = saved[key].get<double>();
-      return absl::OkStatus();
-    }
-    if (t.resume && !args.has(flag)) return absl::OkStatus();
-    AUGUR_ASSIGN_OR_RETURN(*field, args.f64(flag));
-    return absl::OkStatus();
-  };
-  int64_t seed = static_cast<int64_t>(t.seed), threads = t.threads;
-  absl::Status st;
-  for (auto s : {set_i("steps", &t.steps), set_i("stop-after", &t.stop_after), set_i("batch", &t.batch),
-                 set_i("seq-len", &t.seq_len), set_i("grad-accum", &t.grad_accum), set_f("lr", &t.lr),
-                 set_i("warmup", &t.warmup), set_i("seed", &seed), set_i("eval-every", &t.eval_every),
-                 set_i("save-every", &t.save_every), set_i("log-every", &t.log_every), set_i("threads", &threads),
-                 set_i("gamma", &o.gamma, "gamma"), set_i("groups-per-seq", &o.groups_per_seq, "groups_per_seq"),
-                 set_i("eval-sequences", &o.eval_sequences, "eval_sequences"),
-                 set_f("temperature", &o.kd.temperature, "temperature"), set_f("jsd-beta", &o.kd.jsd_beta, "jsd_beta")})
-    if (st.ok() && !s.ok()) st = s;
-  if (!st.ok()) return NatFail(st);
-  t.seed = static_cast<uint64_t>(seed);
-  t.threads = static_cast<int>(threads);
+  DistillFlags flags(args, &t);
+  if (auto s = flags.ReadTrainer(); !s.ok()) return NatFail(s);
+  for (auto s : {flags.Int("gamma", "gamma", &o.gamma), flags.Int("groups-per-seq", "groups_per_seq", &o.groups_per_seq),
+                 flags.Int("eval-sequences", "eval_sequences", &o.eval_sequences),
+                 flags.Float("temperature", "temperature", &o.kd.temperature),
+                 flags.Float("jsd-beta", "jsd_beta", &o.kd.jsd_beta)})
+    if (!s.ok()) return NatFail(s);
   if (args.has("mask-id")) {
     auto m = args.i64("mask-id");
     if (!m.ok()) return NatFail(m.status());
     o.mask_id = *m;
-  } else if (from_saved("mask-id", "mask_id")) {
-    o.mask_id = saved["mask_id"].get<int64_t>();
+  } else if (flags.FromSaved("mask-id", "mask_id")) {
+    o.mask_id = flags.saved()["mask_id"].get<int64_t>();
   }
-  auto loss = distill::ParseKdLoss(from_saved("loss", "loss") ? saved["loss"].get<std::string>() : args.str("loss"));
+  auto loss = distill::ParseKdLoss(flags.Str("loss", "loss"));
   if (!loss.ok()) return NatFail(loss.status());
   o.kd.kind = *loss;
-  auto layers = ParseLayers(args.str("init-layers"));
+  auto layers = ParseInitLayers(args.str("init-layers"));
   if (!layers.ok()) return NatFail(layers.status());
   o.init_layers = *layers;
-  o.qat = from_saved("qat", "qat") ? saved["qat"].get<std::string>() : args.str("qat");
+  o.qat = flags.Str("qat", "qat");
   if (auto s = distill::ValidateQatScheme(o.qat, "distill nat"); !s.ok()) return NatFail(s);
   if (t.threads > 0) torch::set_num_threads(t.threads);
 
