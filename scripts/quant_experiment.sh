@@ -17,6 +17,8 @@
 # An empty AR_DIR or NAT_DIR (or one that does not exist) skips that drafter with a note.
 # Rerunnable: quantized checkpoints, QAT runs (resumed), alpha files and eval reports that
 # exist are kept; FORCE=1 remeasures alpha, eval and latency (the checkpoints stay).
+# VARIANTS_ONLY=1 makes the quantized and QAT checkpoints and stops: the timings of a later
+# run are then taken on a machine that is not busy quantizing and training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AR_DIR=${1:-${AR_DIR-runs/exp/ar-fkl-off-init-target/best}}
@@ -38,6 +40,7 @@ CALIB_SAMPLES=${CALIB_SAMPLES:-128}           # GPTQ calibration windows of 256 
 THREADS=${THREADS:-1}
 RESULTS=${RESULTS:-docs/RESULTS.md}
 FORCE=${FORCE:-0}
+VARIANTS_ONLY=${VARIANTS_ONLY:-0}
 mkdir -p "$EXP"
 [ -x "$AUGUR" ] || AUGUR_BUILD_TARGET=augur scripts/build.sh
 [ -x "$BENCH" ] || cmake --build build -j1 --target quant_draft_step
@@ -114,9 +117,11 @@ for kind in ar nat; do
   fi
   echo "== $kind drafter: $src"
   variants "$kind" "$src"
+  [ "$VARIANTS_ONLY" = 1 ] && continue
   measure "$kind" "$src"
   done_kinds+=("$kind:$src")
 done
+[ "$VARIANTS_ONLY" = 1 ] && { echo "quant_experiment: checkpoints made (VARIANTS_ONLY=1); no table"; exit 0; }
 [ ${#done_kinds[@]} -gt 0 ] || { echo "quant_experiment: no drafter to measure" >&2; exit 1; }
 
 # The table.
