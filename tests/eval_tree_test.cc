@@ -16,9 +16,13 @@
 #include "eval/prompt_lookup.h"
 #include "eval/speculative.h"
 #include "eval/token_tree.h"
+#include "tests/tiny_model.h"
 
 namespace augur {
 namespace {
+
+ModelConfig Tiny(int64_t layers, int64_t hidden) { return tiny::Config(layers, hidden, 61); }
+using tiny::Random;
 
 // Tiny models: one intra-op thread. More only adds synchronisation (ctest sets
 // OMP_NUM_THREADS=2; on a shared 2-core machine that made this file 10x slower).
@@ -26,28 +30,6 @@ const bool kOneThread = [] {
   at::set_num_threads(1);
   return true;
 }();
-
-ModelConfig Tiny(int64_t layers, int64_t hidden) {
-  ModelConfig c;
-  c.vocab_size = 61;
-  c.hidden_size = hidden;
-  c.intermediate_size = hidden * 2;
-  c.num_hidden_layers = layers;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.max_position_embeddings = 256;
-  c.eos_token_id = -1;  // never stop early in these tests
-  return c;
-}
-
-LlamaModel Random(const ModelConfig& c, uint64_t seed, double scale) {
-  LlamaModel m(c);
-  m->init_weights(seed);
-  torch::NoGradGuard g;
-  for (auto& p : m->parameters()) p.mul_(scale);
-  m->eval();
-  return m;
-}
 
 std::vector<int64_t> Prompt(int64_t n, uint64_t seed) {
   std::vector<int64_t> p;

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "core/model.h"
+#include "tests/tiny_model.h"
 
 namespace augur {
 namespace {
@@ -22,20 +23,9 @@ ModelConfig TinyConfig(const std::string& arch = "LlamaForCausalLM") {
   return c;
 }
 
-LlamaModel MakeModel(const ModelConfig& c, uint64_t seed = 7) {
-  LlamaModel m(c);
-  m->init_weights(seed);
-  // Weights 2.5x the 0.02 init (logits of order 1) so that differences are not hidden by tiny logits.
-  torch::NoGradGuard g;
-  for (auto& p : m->parameters()) p.mul_(2.5);
-  m->eval();
-  return m;
-}
-
-at::Tensor Ids(int64_t b, int64_t t, int64_t vocab, uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  return at::randint(vocab, {b, t}, gen, torch::kInt64);
-}
+// Weights 2.5x the 0.02 init (logits of order 1) so that differences are not hidden by tiny logits.
+LlamaModel MakeModel(const ModelConfig& c, uint64_t seed = 7) { return tiny::Random(c, seed, 2.5); }
+using tiny::Ids;
 
 constexpr double kTol = 1e-5;
 

@@ -13,6 +13,7 @@
 #include "datasets/token_store_writer.h"
 #include "quantize/qlinear.h"
 #include "quantize/quantize_model.h"
+#include "tests/tiny_model.h"
 
 namespace augur {
 namespace {
@@ -53,19 +54,8 @@ ModelConfig TinyConfig(bool tied, const std::string& arch = "LlamaForCausalLM") 
   return c;
 }
 
-LlamaModel MakeModel(const ModelConfig& c, uint64_t seed = 7) {
-  LlamaModel m(c);
-  m->init_weights(seed);
-  torch::NoGradGuard g;
-  for (auto& p : m->parameters()) p.mul_(2.5);  // logits of order 1
-  m->eval();
-  return m;
-}
-
-at::Tensor Ids(int64_t b, int64_t t, int64_t vocab, uint64_t seed) {
-  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-  return at::randint(vocab, {b, t}, gen, torch::kInt64);
-}
+LlamaModel MakeModel(const ModelConfig& c, uint64_t seed = 7) { return tiny::Random(c, seed, 2.5); }  // logits of order 1
+using tiny::Ids;
 
 void ClearBackends(LlamaModel& m) {
   for (auto& s : ModelLinears(m, true)) s.backend->reset();

@@ -23,6 +23,7 @@
 #include "datasets/token_store_writer.h"
 #include "datasets/tokenizer_train.h"
 #include "tests/data_test_util.h"
+#include "tests/tiny_model.h"
 
 namespace augur::distill {
 namespace {
@@ -42,14 +43,8 @@ ModelConfig Tiny(int64_t vocab) {
   return c;
 }
 
-LlamaModel Random(const ModelConfig& c, uint64_t seed) {
-  LlamaModel m(c);
-  m->init_weights(seed);
-  torch::NoGradGuard g;
-  for (auto& p : m->parameters()) p.mul_(3.0);  // spread logits: no near-ties in argmax
-  m->eval();
-  return m;
-}
+// 3x the init spreads the logits: no near-ties in argmax.
+LlamaModel Random(const ModelConfig& c, uint64_t seed) { return tiny::Random(c, seed, 3.0); }
 
 // Documents BOS + a pattern + EOS: 40 in train, 6 in valid (vocab 61).
 std::string PatternStore(const TempDir& tmp) {
