@@ -17,8 +17,9 @@
 # An empty AR_DIR or NAT_DIR (or one that does not exist) skips that drafter with a note.
 # Rerunnable: quantized checkpoints, QAT runs (resumed), alpha files and eval reports that
 # exist are kept; FORCE=1 remeasures alpha, eval and latency (the checkpoints stay).
-# VARIANTS_ONLY=1 makes the quantized and QAT checkpoints and stops: the timings of a later
-# run are then taken on a machine that is not busy quantizing and training.
+# VARIANTS_ONLY=1 makes the quantized and QAT checkpoints and stops; ALPHA_ONLY=1 also
+# measures the held-out alpha: the timings of a later run are then taken on a machine that
+# is not busy quantizing and training.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AR_DIR=${1:-${AR_DIR-runs/exp/ar-fkl-off-init-target/best}}
@@ -41,6 +42,7 @@ THREADS=${THREADS:-1}
 RESULTS=${RESULTS:-docs/RESULTS.md}
 FORCE=${FORCE:-0}
 VARIANTS_ONLY=${VARIANTS_ONLY:-0}
+ALPHA_ONLY=${ALPHA_ONLY:-0}
 mkdir -p "$EXP"
 [ -x "$AUGUR" ] || AUGUR_BUILD_TARGET=augur scripts/build.sh
 [ -x "$BENCH" ] || cmake --build build -j1 --target quant_draft_step
@@ -94,6 +96,7 @@ measure() {
       mv "$out.tmp" "$out"
     fi
   done
+  [ "$ALPHA_ONLY" = 1 ] && return 0
   if [ "$FORCE" = 1 ] || [ ! -f "$d/report/report.json" ]; then
     local specs=()
     for i in "${!names[@]}"; do specs+=(--drafter "$kind:${dirs[$i]}"); done
@@ -121,7 +124,7 @@ for kind in ar nat; do
   measure "$kind" "$src"
   done_kinds+=("$kind:$src")
 done
-[ "$VARIANTS_ONLY" = 1 ] && { echo "quant_experiment: checkpoints made (VARIANTS_ONLY=1); no table"; exit 0; }
+[ "$VARIANTS_ONLY" = 1 ] || [ "$ALPHA_ONLY" = 1 ] && { echo "quant_experiment: checkpoints (and alpha) made; no table"; exit 0; }
 [ ${#done_kinds[@]} -gt 0 ] || { echo "quant_experiment: no drafter to measure" >&2; exit 1; }
 
 # The table.
