@@ -102,7 +102,7 @@ absl::StatusOr<std::unique_ptr<Drafter>> MakeAr(const std::string& arg, const Dr
     return absl::InvalidArgumentError(absl::StrCat("--drafter ar:", a.dir, ": is a NAT drafter; use nat:", a.dir));
   return std::unique_ptr<Drafter>(
       new ArDrafter(MakeDecoder("--drafter ar:" + arg, a.engine, ckpt.model, ctx.capacity),
-                    DrafterName("ar", a.dir, ckpt.meta)));
+                    DrafterName("ar", arg, ckpt.meta)));
 }
 
 absl::StatusOr<std::unique_ptr<Drafter>> MakeNat(const std::string& arg, const DrafterContext& ctx) {
@@ -112,7 +112,7 @@ absl::StatusOr<std::unique_ptr<Drafter>> MakeNat(const std::string& arg, const D
   const int64_t capacity = NatDrafter::CacheCapacity(ctx.capacity, ckpt.meta.gamma);
   return std::unique_ptr<Drafter>(
       new NatDrafter(MakeDecoder("--drafter nat:" + arg, a.engine, ckpt.model, capacity), ckpt.meta.gamma,
-                     ckpt.meta.mask_token_id, DrafterName("nat", a.dir, ckpt.meta)));
+                     ckpt.meta.mask_token_id, DrafterName("nat", arg, ckpt.meta)));
 }
 
 // ngram:FILE.h5[,n=16,min=2,branch=4,nodes=16]
