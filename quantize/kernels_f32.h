@@ -15,7 +15,7 @@ namespace augur::fkernels {
 bool F32Avx2Available();
 
 // y[m, r] = sum_c x[m, c] * w[r, c] + bias[r] for m < M, r < out (x [M, in], y [M, out],
-// bias may be null). The weight is read once per tile of up to 4 rows of x.
+// bias may be null). The weight is read once per tile of up to 8 rows of x.
 void F32GemmCpu(const float* x, int64_t m, const float* w, int64_t out, int64_t in, const float* bias, float* y);
 
 // Attention over one head: scores[j] = scale * dot(q, k[j]) for j < S (k [S, D] rows), and

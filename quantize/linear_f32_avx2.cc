@@ -50,14 +50,21 @@ void Rows(const float* x, const float* w, int64_t out, int64_t in, const float* 
 bool F32Avx2Compiled() { return true; }
 
 void F32GemmAvx2(const float* x, int64_t m, const float* w, int64_t out, int64_t in, const float* bias, float* y) {
-  // Tiles of 4 rows of x (2 weight rows: 8 accumulators + 3 loads fit the 16 registers), the
-  // remainder with more weight rows per tile.
+  // Tiles of up to 8 rows of x, so that a NAT forward (gamma masks + a few real tokens) reads
+  // the weight once. Accumulators (MR*NR) stay at or under 8 and loads per FMA at or under ~1:
+  // more weight rows per tile when there are fewer x rows (M=1 still keeps 4 FMA chains busy).
   int64_t i = 0;
-  for (; i + 4 <= m; i += 4) Rows<4, 2>(x + i * in, w, out, in, bias, y + i * out);
+  for (; i + 8 <= m; i += 8) Rows<8, 1>(x + i * in, w, out, in, bias, y + i * out);
+  const float* xr = x + i * in;
+  float* yr = y + i * out;
   switch (m - i) {
-    case 3: Rows<3, 2>(x + i * in, w, out, in, bias, y + i * out); break;
-    case 2: Rows<2, 4>(x + i * in, w, out, in, bias, y + i * out); break;
-    case 1: Rows<1, 4>(x + i * in, w, out, in, bias, y + i * out); break;
+    case 7: Rows<7, 1>(xr, w, out, in, bias, yr); break;
+    case 6: Rows<6, 1>(xr, w, out, in, bias, yr); break;
+    case 5: Rows<5, 1>(xr, w, out, in, bias, yr); break;
+    case 4: Rows<4, 2>(xr, w, out, in, bias, yr); break;
+    case 3: Rows<3, 2>(xr, w, out, in, bias, yr); break;
+    case 2: Rows<2, 4>(xr, w, out, in, bias, yr); break;
+    case 1: Rows<1, 4>(xr, w, out, in, bias, yr); break;
     default: break;
   }
 }

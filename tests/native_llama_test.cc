@@ -236,10 +236,10 @@ TEST(NativeKernels, F32GemmMatchesScalarReference) {
   std::normal_distribution<float> nd;
   for (int64_t in : {8, 37, 128}) {
     const int64_t out = 13;
-    std::vector<float> w(out * in), bias(out), x(9 * in);
+    std::vector<float> w(out * in), bias(out), x(19 * in);
     for (auto* vec : {&w, &bias, &x})
       for (auto& f : *vec) f = nd(rng);
-    for (int64_t m = 1; m <= 9; ++m) {
+    for (int64_t m = 1; m <= 19; ++m) {
       std::vector<float> ref(m * out), got(m * out);
       fkernels::F32GemmScalar(x.data(), m, w.data(), out, in, bias.data(), ref.data());
       fkernels::F32GemmCpu(x.data(), m, w.data(), out, in, bias.data(), got.data());
