@@ -5,7 +5,9 @@
 // are timed in turn within each round (same machine load).
 //
 //   quant_draft_step --model DIR [--context 64] [--steps 100] [--rounds 15] [--threads 1]
-//                    [--schemes int8,int4-g32,int4-g128] [--engines torch,native] [--json FILE]
+//                    [--schemes int8,int4-g32,int4-g128] [--engines torch,native] [--new 1] [--json FILE]
+// --new N times a forward of N new tokens instead (a NAT drafter's step: its uncached real
+// tokens plus gamma-1 masks in one forward).
 // Each scheme is measured on each engine with the head kept fp32 and with the head quantized.
 #include <torch/torch.h>
 
@@ -32,7 +34,7 @@ using Clock = std::chrono::steady_clock;
 int Usage(const char* msg) {
   std::fprintf(stderr,
                "quant_draft_step: %s\nusage: quant_draft_step --model DIR [--context N] [--steps N] [--rounds N] "
-               "[--threads N] [--schemes int8,int4-g32,...] [--engines torch,native] [--json FILE]\n",
+               "[--threads N] [--schemes int8,int4-g32,...] [--engines torch,native] [--new N] [--json FILE]\n",
                msg);
   return 2;
 }
@@ -52,7 +54,7 @@ struct Variant {
 
 int main(int argc, char** argv) {
   std::string model_dir, schemes_arg = "int8,int4-g32,int4-g128", engines_arg = "torch,native", json_path;
-  int64_t context = 64, steps = 100, rounds = 15, threads = 1;
+  int64_t context = 64, steps = 100, rounds = 15, threads = 1, new_tokens = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
     else if (a == "--steps") ok = absl::SimpleAtoi(v, &steps) && steps >= 1;
     else if (a == "--rounds") ok = absl::SimpleAtoi(v, &rounds) && rounds >= 1;
     else if (a == "--threads") ok = absl::SimpleAtoi(v, &threads) && threads >= 1;
+    else if (a == "--new") ok = absl::SimpleAtoi(v, &new_tokens) && new_tokens >= 1;
     else return Usage(("unknown flag " + a).c_str());
     if (!ok) return Usage(("bad value for " + a + ": " + v).c_str());
   }
@@ -104,9 +107,9 @@ int main(int argc, char** argv) {
       Variant v{precision + " " + e, e, precision, nullptr, 0};
       if (e == "torch") {
         v.bytes = torch_bytes(m, q);
-        v.decoder = std::make_unique<augur::TorchDecodeModel>(m, context + 1);
+        v.decoder = std::make_unique<augur::TorchDecodeModel>(m, context + new_tokens);
       } else {
-        auto n = augur::NativeLlama::Create(m, context + 1);
+        auto n = augur::NativeLlama::Create(m, context + new_tokens);
         if (!n.ok()) {
           std::fprintf(stderr, "quant_draft_step: %s\n", std::string(n.status().message()).c_str());
           std::exit(1);
@@ -137,7 +140,8 @@ int main(int argc, char** argv) {
   const int64_t vocab = variants[0].decoder->config().vocab_size;
   const at::Tensor prompt_t = at::randint(5, vocab, {context}, gen, torch::kInt64);
   const std::vector<int64_t> prompt(prompt_t.data_ptr<int64_t>(), prompt_t.data_ptr<int64_t>() + context);
-  const std::vector<int64_t> token = {at::randint(5, vocab, {1}, gen, torch::kInt64).item<int64_t>()};
+  const at::Tensor token_t = at::randint(5, vocab, {new_tokens}, gen, torch::kInt64);
+  const std::vector<int64_t> token(token_t.data_ptr<int64_t>(), token_t.data_ptr<int64_t>() + new_tokens);
   for (auto& v : variants) {
     v.decoder->forward(prompt);
     for (int i = 0; i < 10; ++i) {  // warm-up
@@ -156,8 +160,9 @@ int main(int argc, char** argv) {
       }
       us[k].push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / steps);
     }
-  std::printf("quant_draft_step: %s, context %lld, threads %lld, %lld rounds x %lld steps\n", model_dir.c_str(),
-              (long long)context, (long long)threads, (long long)rounds, (long long)steps);
+  std::printf("quant_draft_step: %s, context %lld, %lld new token(s) per step, threads %lld, %lld rounds x %lld steps\n",
+              model_dir.c_str(), (long long)context, (long long)new_tokens, (long long)threads, (long long)rounds,
+              (long long)steps);
   // Ratios: the fp32 torch step (today's drafter) and the fp32 step on the same engine, each
   // divided by this variant's step (2.00x = half the latency).
   auto fp32_us = [&](const std::string& engine) {

@@ -139,9 +139,29 @@ int64_t NativeLlama::linear_bytes() const {
 
 void NativeLlama::Linear::Apply(const float* x, int64_t m, float* y) const {
   const float* b = bias.empty() ? nullptr : bias.data();
+  const int64_t gemm_rows = DequantGemmMinRows();
+  if (gemm_rows > 0 && m >= gemm_rows) return ApplyGemm(x, m, y);
   if (bits == 8) qkernels::Int8GemmCpu(x, m, w8, b, y);
   else if (bits == 4) qkernels::Int4GemmCpu(x, m, w4, b, y);
   else fkernels::F32GemmCpu(x, m, weight.data(), out, in, b, y);
+}
+
+// Many rows at once (a prompt's prefill; also NAT's first forward, which carries the prompt):
+// the same route as QuantizedLinear (quantize/qlinear.h) takes from DequantGemmMinRows() rows,
+// ATen's GEMM (MKL), which reuses each weight far better than the row-tiled kernels. Once per
+// prompt, so its allocations do not matter; decode steps never come here.
+void NativeLlama::Linear::ApplyGemm(const float* x, int64_t m, float* y) const {
+  const auto f32 = at::TensorOptions().dtype(at::kFloat);
+  const at::Tensor xt = at::from_blob(const_cast<float*>(x), {m, in}, f32);
+  at::Tensor yt = at::from_blob(y, {m, out}, f32);
+  const at::Tensor bt = bias.empty() ? at::Tensor() : at::from_blob(const_cast<float*>(bias.data()), {out}, f32);
+  if (bits != 0) {
+    yt.copy_(DequantGemmLinear(xt, packed, bt));
+    return;
+  }
+  const at::Tensor wt = at::from_blob(const_cast<float*>(weight.data()), {out, in}, f32);
+  if (bt.defined()) at::addmm_out(yt, bt, xt, wt.t());
+  else at::mm_out(yt, xt, wt.t());
 }
 
 void NativeLlama::EnsureScratch(int64_t m) {

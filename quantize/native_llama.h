@@ -7,7 +7,10 @@
 //
 // Linears: fp32 weights copied from the model at construction, run by quantize/kernels_f32.h;
 // a linear with a QuantLinearBackend installed (quantize/qmodel.h) runs its packed int8/int4
-// weight through the same Int8GemmCpu/Int4GemmCpu kernels the torch model calls.
+// weight through the same Int8GemmCpu/Int4GemmCpu kernels the torch model calls. A forward of
+// many tokens (a prompt's prefill) takes the route QuantizedLinear takes from
+// DequantGemmMinRows() rows: ATen's GEMM on the (dequantized) weight; decode steps and NAT
+// drafts (a few rows) stay on the plain kernels, torch-free.
 // Single-threaded by design (the drafter case); the quantized kernels may use OpenMP.
 //
 // Shapes: M new tokens, C hidden, H query heads, Hkv key/value heads, D head dim, I MLP width,
@@ -55,7 +58,10 @@ class NativeLlama : public DecodeModel {
     qkernels::Int8Weights w8{};
     qkernels::Int4Weights w4{};
     int bits = 0;  // 0 = fp32
+    // y [M, out] = x [M, in]·Wᵀ + b: the fp32 or packed kernels, ApplyGemm from
+    // DequantGemmMinRows() rows.
     void Apply(const float* x, int64_t m, float* y) const;
+    void ApplyGemm(const float* x, int64_t m, float* y) const;
     std::string precision() const;
   };
   struct Layer {

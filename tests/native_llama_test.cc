@@ -78,21 +78,28 @@ std::unique_ptr<NativeLlama> Native(LlamaModel m, int64_t capacity) {
   return n.ok() ? std::move(n).value() : nullptr;
 }
 
-// Prefill `prompt` (all logits), then `steps` one-token steps, both engines, same tokens.
+// Prefill `prompt` (all logits), then `steps` one-token steps, both engines, same tokens. The
+// 9-token prefill runs once on the row-tiled kernels (gemm_rows 0 = never ATen's GEMM) and once
+// on the GEMM route (the default from 8 rows), on both engines alike.
 void CompareDecode(LlamaModel m, double tol, const std::string& what) {
   const int64_t v = m->config().vocab_size;
-  TorchDecodeModel ref(m, 32);
-  auto native = Native(m, 32);
-  ASSERT_NE(native, nullptr);
-  const auto prompt = Tokens(9, v, 1);
-  DecodeOptions all;
-  all.logits_last = 0;
-  ExpectClose(native->forward(prompt, all), ref.forward(prompt, all), tol, what + " prefill");
-  for (int64_t s = 0; s < 6; ++s) {
-    const std::vector<int64_t> tok = {Tokens(1, v, 10 + s)[0]};
-    ExpectClose(native->forward(tok), ref.forward(tok), tol, what + " step " + std::to_string(s));
+  for (int64_t gemm_rows : {int64_t{0}, kDequantGemmMinRows}) {
+    SetDequantGemmMinRows(gemm_rows);
+    const std::string label = what + " (gemm rows " + std::to_string(gemm_rows) + ")";
+    TorchDecodeModel ref(m, 32);
+    auto native = Native(m, 32);
+    ASSERT_NE(native, nullptr);
+    const auto prompt = Tokens(9, v, 1);
+    DecodeOptions all;
+    all.logits_last = 0;
+    ExpectClose(native->forward(prompt, all), ref.forward(prompt, all), tol, label + " prefill");
+    for (int64_t s = 0; s < 6; ++s) {
+      const std::vector<int64_t> tok = {Tokens(1, v, 10 + s)[0]};
+      ExpectClose(native->forward(tok), ref.forward(tok), tol, label + " step " + std::to_string(s));
+    }
+    EXPECT_EQ(native->length(), ref.length());
   }
-  EXPECT_EQ(native->length(), ref.length());
+  SetDequantGemmMinRows(kDequantGemmMinRows);
 }
 
 TEST(NativeLlama, Fp32MatchesTorchGqaTiedHead) { CompareDecode(Random(Tiny()), kFp32Tol, "gqa tied"); }
@@ -189,13 +196,12 @@ TEST(NativeLlama, NonCausalLocalMaskMatchesTorch) {
 }
 
 // Quantized linears: the torch model with QuantLinearBackends and the native runtime call the
-// same packed kernels (torch is kept off its dequantize-then-GEMM route for M >= 8), so only
-// the fp32 parts differ.
+// same packed kernels (and, for the prefill with the default gemm rows, the same
+// dequantize-then-GEMM route), so only the fp32 parts differ.
 class NativeQuantized : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
 
 TEST_P(NativeQuantized, MatchesTorchWithTheSameBackends) {
   const auto& [scheme_name, keep_head] = GetParam();
-  SetDequantGemmMinRows(0);
   for (bool tied : {true, false}) {
     LlamaModel m = Random(Tiny("Qwen2ForCausalLM", tied));
     QuantizeModelOptions o;
@@ -213,7 +219,6 @@ TEST_P(NativeQuantized, MatchesTorchWithTheSameBackends) {
     // in an fp32 input can move one code, hence a bound a little above the fp32 one.
     CompareDecode(m, 1e-3, scheme_name + (keep_head ? " head fp32" : " head quantized") + (tied ? " tied" : ""));
   }
-  SetDequantGemmMinRows(kDequantGemmMinRows);
 }
 
 INSTANTIATE_TEST_SUITE_P(Schemes, NativeQuantized,
