@@ -3,6 +3,8 @@
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_split.h>
 
+#include <cstdio>
+
 #include "core/checkpoint.h"
 #include "core/tokenizer.h"
 #include "eval/ar_drafter.h"
@@ -10,6 +12,7 @@
 #include "eval/nat_drafter.h"
 #include "eval/ngram_index.h"
 #include "eval/prompt_lookup.h"
+#include "quantize/native_llama.h"
 #include "quantize/qmodel.h"
 
 namespace augur::cli {
@@ -55,18 +58,61 @@ std::string DrafterName(const std::string& kind, const std::string& arg, const A
                                    : absl::StrCat(kind, ":", arg, " (", meta.quantization, ")");
 }
 
+// A model drafter's argument: DIR[,engine=torch|native].
+struct ModelDrafterArg {
+  std::string dir;
+  std::string engine;  // "" = default: native on the CPU, torch elsewhere
+};
+
+absl::StatusOr<ModelDrafterArg> ParseModelDrafterArg(const std::string& kind, const std::string& arg) {
+  std::vector<std::string> parts = absl::StrSplit(arg, ',');
+  ModelDrafterArg out;
+  out.dir = parts[0];
+  for (size_t i = 1; i < parts.size(); ++i) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(parts[i], absl::MaxSplits('=', 1));
+    if (kv.first != "engine")
+      return absl::InvalidArgumentError(absl::StrCat("--drafter ", kind, ":", arg, ": unknown key \"", kv.first,
+                                                     "\" (keys: engine=torch|native)"));
+    if (kv.second != "torch" && kv.second != "native")
+      return absl::InvalidArgumentError(absl::StrCat("--drafter ", kind, ":", arg, ": engine \"", kv.second,
+                                                     "\" is not torch or native"));
+    out.engine = kv.second;
+  }
+  return out;
+}
+
+// The engine that runs a model drafter: NativeLlama (quantize/native_llama.h) for a CPU model
+// unless engine=torch; LibTorch when asked, on other devices, or when the native runtime
+// refuses the model (a one-line note says why).
+std::unique_ptr<DecodeModel> MakeDecoder(const std::string& spec, const std::string& engine, LlamaModel model,
+                                         int64_t capacity) {
+  const bool want_native = engine == "native" || (engine.empty() && model->device().is_cpu());
+  if (want_native) {
+    auto native = NativeLlama::Create(model, capacity);
+    if (native.ok()) return std::move(native).value();
+    std::fprintf(stderr, "%s: running on LibTorch: %s\n", spec.c_str(), std::string(native.status().message()).c_str());
+  }
+  return std::make_unique<TorchDecodeModel>(model, capacity);
+}
+
 absl::StatusOr<std::unique_ptr<Drafter>> MakeAr(const std::string& arg, const DrafterContext& ctx) {
-  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadDrafterCheckpoint("ar", arg, ctx));
+  AUGUR_ASSIGN_OR_RETURN(ModelDrafterArg a, ParseModelDrafterArg("ar", arg));
+  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadDrafterCheckpoint("ar", a.dir, ctx));
   if (ckpt.meta.kind == "nat-drafter")
-    return absl::InvalidArgumentError(absl::StrCat("--drafter ar:", arg, ": is a NAT drafter; use nat:", arg));
-  return std::unique_ptr<Drafter>(new ArDrafter(ckpt.model, ctx.capacity, DrafterName("ar", arg, ckpt.meta)));
+    return absl::InvalidArgumentError(absl::StrCat("--drafter ar:", a.dir, ": is a NAT drafter; use nat:", a.dir));
+  return std::unique_ptr<Drafter>(
+      new ArDrafter(MakeDecoder("--drafter ar:" + arg, a.engine, ckpt.model, ctx.capacity),
+                    DrafterName("ar", arg, ckpt.meta)));
 }
 
 absl::StatusOr<std::unique_ptr<Drafter>> MakeNat(const std::string& arg, const DrafterContext& ctx) {
-  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadDrafterCheckpoint("nat", arg, ctx));
-  AUGUR_RETURN_IF_ERROR(CheckNatMeta(ckpt.meta, ckpt.model->config(), arg));
-  return std::unique_ptr<Drafter>(new NatDrafter(ckpt.model, ckpt.meta.gamma, ckpt.meta.mask_token_id, ctx.capacity,
-                                                 DrafterName("nat", arg, ckpt.meta)));
+  AUGUR_ASSIGN_OR_RETURN(ModelDrafterArg a, ParseModelDrafterArg("nat", arg));
+  AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadDrafterCheckpoint("nat", a.dir, ctx));
+  AUGUR_RETURN_IF_ERROR(CheckNatMeta(ckpt.meta, ckpt.model->config(), a.dir));
+  const int64_t capacity = NatDrafter::CacheCapacity(ctx.capacity, ckpt.meta.gamma);
+  return std::unique_ptr<Drafter>(
+      new NatDrafter(MakeDecoder("--drafter nat:" + arg, a.engine, ckpt.model, capacity), ckpt.meta.gamma,
+                     ckpt.meta.mask_token_id, DrafterName("nat", arg, ckpt.meta)));
 }
 
 // ngram:FILE.h5[,n=16,min=2,branch=4,nodes=16]
@@ -127,8 +173,8 @@ absl::StatusOr<std::unique_ptr<Drafter>> MakePromptLookup(const std::string& arg
 
 const std::vector<DrafterKind>& DrafterKinds() {
   static const std::vector<DrafterKind> table = {
-      {"ar", "ar:DIR", "autoregressive drafter checkpoint (augur train / distill ar; fp32 or quantized by augur quantize / --qat); gamma sequential steps", MakeAr},
-      {"nat", "nat:DIR", "parallel (NAT) drafter checkpoint (augur distill nat; fp32 or quantized); gamma tokens in one pass", MakeNat},
+      {"ar", "ar:DIR[,engine=E]", "autoregressive drafter checkpoint (augur train / distill ar; fp32 or quantized by augur quantize / --qat); gamma sequential steps. engine=native (default on the CPU: augur's own runtime) or torch (LibTorch)", MakeAr},
+      {"nat", "nat:DIR[,engine=E]", "parallel (NAT) drafter checkpoint (augur distill nat; fp32 or quantized); gamma tokens in one pass; engine as for ar", MakeNat},
       {"ngram", "ngram:FILE.h5[,n=16,min=2,branch=4,nodes=16]",
        "n-gram retrieval over a datastore (augur data datastore): the most frequent continuation of the longest "
        "matching suffix (n..min tokens); in a drafter set, the top `branch` continuations per node as a tree",

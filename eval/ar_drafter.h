@@ -2,24 +2,29 @@
 // KV cache, rolled back to the longest prefix it shares with the accepted context.
 #pragma once
 
-#include "core/model.h"
+#include <memory>
+
+#include "core/decode_model.h"
 #include "eval/drafter.h"
 
 namespace augur {
 
 class ArDrafter : public Drafter {
  public:
-  // `capacity`: the longest context this drafter will see (prompt + max_new + gamma).
+  // `capacity`: the longest context this drafter will see (prompt + max_new + gamma). Runs
+  // the model through LibTorch (TorchDecodeModel).
   ArDrafter(LlamaModel model, int64_t capacity, std::string name = "ar");
+  // Any engine (quantize/native_llama.h on the CPU); its capacity is the longest context.
+  explicit ArDrafter(std::unique_ptr<DecodeModel> decoder, std::string name = "ar");
   std::string name() const override { return name_; }
   absl::Status Begin(const std::vector<int64_t>& prompt) override;
   Draft Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
                 Sampler& sampler) override;
+  const DecodeModel& decoder() const { return *decoder_; }
 
  private:
-  LlamaModel model_;
-  KVCache cache_;
-  std::vector<int64_t> cached_;  // the tokens whose keys/values are in cache_
+  std::unique_ptr<DecodeModel> decoder_;
+  std::vector<int64_t> cached_;  // the tokens whose keys/values are in the decoder's cache
   std::string name_;
 };
 

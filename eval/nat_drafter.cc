@@ -9,11 +9,14 @@
 namespace augur {
 
 NatDrafter::NatDrafter(LlamaModel model, int64_t trained_gamma, int64_t mask_id, int64_t capacity, std::string name)
-    : model_(std::move(model)), trained_gamma_(trained_gamma), mask_id_(mask_id), name_(std::move(name)) {
+    : NatDrafter(std::make_unique<TorchDecodeModel>(std::move(model), CacheCapacity(capacity, trained_gamma)),
+                 trained_gamma, mask_id, std::move(name)) {}
+
+NatDrafter::NatDrafter(std::unique_ptr<DecodeModel> decoder, int64_t trained_gamma, int64_t mask_id,
+                       std::string name)
+    : decoder_(std::move(decoder)), trained_gamma_(trained_gamma), mask_id_(mask_id), name_(std::move(name)) {
   AUGUR_CHECK(trained_gamma_ >= 1, "nat drafter: trained gamma ", trained_gamma_);
-  model_->eval();
-  // Room for the context plus the gamma-1 mask slots that live there during a forward.
-  cache_ = model_->new_cache(1, capacity + trained_gamma_);
+  AUGUR_CHECK(decoder_ != nullptr, "nat drafter: no decoder");
 }
 
 std::string NatDrafter::name() const {
@@ -23,7 +26,7 @@ std::string NatDrafter::name() const {
 
 absl::Status NatDrafter::Begin(const std::vector<int64_t>& prompt) {
   if (prompt.empty()) return absl::InvalidArgumentError("nat drafter: empty prompt");
-  cache_.reset();
+  decoder_->reset();
   cached_.clear();
   return absl::OkStatus();
 }
@@ -47,24 +50,23 @@ Draft NatDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma, co
   size_t common = 0;
   while (common < cached_.size() && common < context.size() && cached_[common] == context[common]) ++common;
   common = std::min(common, context.size() - 1);
-  cache_.truncate(static_cast<int64_t>(common));
+  decoder_->truncate(static_cast<int64_t>(common));
   cached_.resize(common);
   const std::vector<int64_t> real(context.begin() + common, context.end());
   const int64_t n_real = static_cast<int64_t>(real.size());
-  gamma = std::min(gamma, cache_.capacity() - cache_.length() - n_real + 1);
+  gamma = std::min(gamma, decoder_->capacity() - decoder_->length() - n_real + 1);
   if (gamma <= 0) return draft;
 
-  const NatInput in = NatDraftInput(real, cache_.length(), gamma, mask_id_);
-  const auto long_opts = torch::TensorOptions().dtype(torch::kInt64);
-  ForwardOptions fo;
-  fo.positions = torch::tensor(in.positions, long_opts);
+  const NatInput in = NatDraftInput(real, decoder_->length(), gamma, mask_id_);
+  DecodeOptions fo;
+  fo.positions = in.positions;
   fo.attn_mask = in.attn_mask;
   fo.logits_last = gamma;  // slots NatDraftSlot(n_real, 1..gamma) are the last gamma
-  const at::Tensor ids = torch::tensor(in.ids, long_opts).view({1, -1}).to(model_->device());
-  const at::Tensor logits = model_->forward(ids, &cache_, fo).logits[0].to(torch::kCPU);  // [G,V]
+  // [G,V]; copied, since the truncate below may invalidate an engine's logits buffer.
+  const at::Tensor logits = decoder_->forward(in.ids, fo).clone();
   // The real tokens' keys/values are exact (causal over real tokens); the mask slots' are
   // dropped so the next forward never attends to them.
-  cache_.truncate(cache_.length() - (gamma - 1));
+  decoder_->truncate(decoder_->length() - (gamma - 1));
   cached_.insert(cached_.end(), real.begin(), real.end());
 
   const at::Tensor q = SamplingProbs(logits, params);  // [G,V]

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "core/checkpoint.h"
-#include "core/model.h"
+#include "core/decode_model.h"
 #include "eval/drafter.h"
 
 namespace augur {
@@ -20,8 +20,14 @@ class NatDrafter : public Drafter {
  public:
   // trained_gamma: the gamma the model was trained for (a larger request is clipped to it);
   // capacity: the longest context this drafter will see (prompt + max_new + gamma).
+  // Runs the model through LibTorch (TorchDecodeModel).
   NatDrafter(LlamaModel model, int64_t trained_gamma, int64_t mask_id, int64_t capacity,
              std::string name = "nat");
+  // Any engine (quantize/native_llama.h on the CPU); its capacity must hold the longest
+  // context plus the gamma-1 mask slots: CacheCapacity(capacity, trained_gamma).
+  NatDrafter(std::unique_ptr<DecodeModel> decoder, int64_t trained_gamma, int64_t mask_id,
+             std::string name = "nat");
+  static int64_t CacheCapacity(int64_t capacity, int64_t trained_gamma) { return capacity + trained_gamma; }
   // "nat" plus, once a request was clipped, " (gamma N clipped to the trained K)".
   std::string name() const override;
   absl::Status Begin(const std::vector<int64_t>& prompt) override;
@@ -30,13 +36,13 @@ class NatDrafter : public Drafter {
 
   int64_t trained_gamma() const { return trained_gamma_; }
   int64_t mask_id() const { return mask_id_; }
-  int64_t cache_length() const { return cache_.length(); }  // for tests: real tokens only
+  int64_t cache_length() const { return decoder_->length(); }  // for tests: real tokens only
+  const DecodeModel& decoder() const { return *decoder_; }
 
  private:
-  LlamaModel model_;
+  std::unique_ptr<DecodeModel> decoder_;
   int64_t trained_gamma_, mask_id_;
-  KVCache cache_;
-  std::vector<int64_t> cached_;  // the real tokens whose keys/values are in cache_
+  std::vector<int64_t> cached_;  // the real tokens whose keys/values are in the decoder's cache
   std::string name_;
   int64_t clipped_from_ = 0;     // largest gamma requested beyond trained_gamma_ (0 = none)
 };

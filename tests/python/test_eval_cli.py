@@ -205,6 +205,8 @@ def test_bad_drafters_refused(work):
     one_line_error(run(*base, "--drafter", "prompt-lookup:n=0", check=False), "positive integer")
     one_line_error(run(*base, "--drafter", f"ar:{work['draft']}+", check=False), "empty drafter in the set")
     one_line_error(run(*base, "--drafter", "prompt-lookup+psychic", check=False), "unknown kind \"psychic\"")
+    one_line_error(run(*base, "--drafter", f"ar:{work['draft']},engine=gpu", check=False), "not torch or native")
+    one_line_error(run(*base, "--drafter", f"ar:{work['draft']},speed=11", check=False), "unknown key \"speed\"")
     # A drafter made with another tokenizer is refused.
     other = work["root"] / "draft_other_tok"
     shutil.copytree(work["draft"], other, dirs_exist_ok=True)
@@ -219,6 +221,21 @@ def test_bad_drafters_refused(work):
                  "--max-new", "--num-prompts", "--prompt-len", "--split", "--seed", "--threads", "--device",
                  "--check", "--warmup", "prompt-lookup[:n=3,min=1]"):
         assert flag in h, flag
+
+
+def test_drafter_engines_agree(work):
+    # The native CPU runtime (default) and LibTorch draft the same greedy tokens: same acceptance
+    # figures, and both outputs equal the target's own (--check).
+    rep = work["root"] / "rep_engines"
+    proc = run("eval", "--target", work["target"], "--drafter", f"ar:{work['draft']},engine=torch",
+               "--drafter", f"ar:{work['draft']},engine=native", "--prompts", work["store"], "--num-prompts",
+               NUM_PROMPTS, "--prompt-len", 16, "--max-new", MAX_NEW, "--gamma", GAMMA, "--threads", 1,
+               "--probe-iters", 3, "--check", "--report", rep)
+    assert "--check passed" in proc.stderr and "running on LibTorch" not in proc.stderr
+    torch_run, native_run = json.loads((rep / "report.json").read_text())["runs"]
+    assert native_run["label"] == f"ar:{work['draft']},engine=native"
+    for key in ("proposed", "accepted", "target_forwards", "new_tokens"):
+        assert native_run["summary"][key] == torch_run["summary"][key], key
 
 
 def test_drafter_set_tree(work):

@@ -1,0 +1,96 @@
+// The native CPU decode runtime: a Llama-family decoder (Llama, Qwen2, Mistral) run as plain
+// loops over preallocated fp32 buffers, with no LibTorch operator per step. A drafter's step
+// through LibTorch costs ~0.5 ms on a 2-layer, hidden-128 model whose linears are only ~0.5M
+// multiply-adds: per-operator overhead, which quantization cannot remove. NativeLlama does the
+// same arithmetic as core/model.cc's LlamaModel::forward with a KV cache (the reference it is
+// tested against, tests/native_llama_test.cc), in microseconds.
+//
+// Linears: fp32 weights copied from the model at construction, run by quantize/kernels_f32.h;
+// a linear with a QuantLinearBackend installed (quantize/qmodel.h) runs its packed int8/int4
+// weight through the same Int8GemmCpu/Int4GemmCpu kernels the torch model calls. A forward of
+// many tokens (a prompt's prefill) takes the route QuantizedLinear takes from
+// DequantGemmMinRows() rows: ATen's GEMM on the (dequantized) weight; decode steps and NAT
+// drafts (a few rows) stay on the plain kernels, torch-free.
+// Single-threaded by design (the drafter case); the quantized kernels may use OpenMP.
+//
+// Shapes: M new tokens, C hidden, H query heads, Hkv key/value heads, D head dim, I MLP width,
+// V vocab, K logits rows.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/decode_model.h"
+#include "quantize/kernels_cpu.h"
+#include "quantize/qweight.h"
+
+namespace augur {
+
+class NativeLlama : public DecodeModel {
+ public:
+  // Copies `model`'s weights (fp32, or the packed weights of its quantized linears) into a
+  // runtime with a KV cache of `capacity` tokens. Refuses, with one line naming the reason,
+  // what it cannot run exactly: a model not on the CPU, a linear backend other than
+  // QuantLinearBackend (e.g. QAT fake-quant). Callers then fall back to TorchDecodeModel.
+  static absl::StatusOr<std::unique_ptr<NativeLlama>> Create(LlamaModel model, int64_t capacity);
+
+  std::string engine() const override { return "native"; }
+  const ModelConfig& config() const override { return cfg_; }
+  int64_t length() const override { return length_; }
+  int64_t capacity() const override { return capacity_; }
+  void truncate(int64_t n) override;
+  void reset() override { length_ = 0; }
+  at::Tensor forward(absl::Span<const int64_t> ids, const DecodeOptions& opts = {}) override;
+
+  // "fp32", "int8", "int4-g32", or a list when linears differ ("int4-g32 + fp32 head").
+  std::string precision() const;
+  // Bytes of the linears' weights as run (fp32 or packed), for benchmarks.
+  int64_t linear_bytes() const;
+
+ private:
+  // One projection y = x·Wᵀ + b, fp32 or packed.
+  struct Linear {
+    int64_t out = 0, in = 0;
+    std::vector<float> weight;  // fp32 [out, in]; empty when packed
+    std::vector<float> bias;    // [out], empty when none
+    QuantizedWeight packed;     // bits 8/4 when quantized (keeps the packed tensors alive)
+    qkernels::Int8Weights w8{};
+    qkernels::Int4Weights w4{};
+    int bits = 0;  // 0 = fp32
+    // y [M, out] = x [M, in]·Wᵀ + b: the fp32 or packed kernels, ApplyGemm from
+    // DequantGemmMinRows() rows.
+    void Apply(const float* x, int64_t m, float* y) const;
+    void ApplyGemm(const float* x, int64_t m, float* y) const;
+    std::string precision() const;
+  };
+  struct Layer {
+    std::vector<float> input_norm, post_norm;  // [C]
+    Linear q, k, v, o, gate, up, down;
+    std::vector<float> k_cache, v_cache;  // [Hkv, capacity, D], keys after RoPE
+  };
+
+  NativeLlama(const ModelConfig& cfg, int64_t capacity);
+  static absl::StatusOr<Linear> MakeLinear(const std::string& name, const at::Tensor& weight, const at::Tensor& bias,
+                                           const LinearBackendPtr& backend);
+  void EnsureScratch(int64_t m);
+  void RmsNorm(const float* x, const std::vector<float>& w, int64_t m, float* y) const;
+  void Rope(float* x, int64_t m, int64_t heads) const;  // in place, rows of heads*D, tables in cos_/sin_
+  void Attention(const Layer& layer, int64_t m, const bool* local_mask);
+
+  ModelConfig cfg_;
+  int64_t capacity_, length_ = 0;
+  int64_t hidden_, heads_, kv_heads_, head_dim_, inter_, vocab_;
+  std::vector<float> embed_;     // [V, C]
+  std::vector<float> inv_freq_;  // [D/2], as core/model.cc computes it
+  std::vector<Layer> layers_;
+  std::vector<float> final_norm_;
+  Linear head_;
+  // Scratch for M rows, grown on demand and reused (no allocation in a steady decode loop).
+  int64_t scratch_rows_ = 0;
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, tmp_, gate_, up_, cos_, sin_;
+  std::vector<float> logits_;  // [K, V], grown on demand
+  std::vector<float> scores_;  // [capacity]
+};
+
+}  // namespace augur
