@@ -1,4 +1,4 @@
-// Every CPU kernel (scalar and AVX2; int8 and int4 at each group size) against the reference
+// Every CPU kernel (scalar, AVX2, AVX2-q8, AVX-512 VNNI; int8 and int4 at each group size) against the reference
 // (dequantize, then matmul in float64), for M = 1..5, 16 and 40 rows of x, odd widths, with
 // and without bias, also through the threaded path.
 //
@@ -8,6 +8,8 @@
 // row gives errors of order the terms themselves.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <cstdlib>
 
 #include "quantize/qlinear.h"
 
@@ -26,7 +28,8 @@ void ExpectMatchesReference(const QuantizedWeight& q, int64_t m, bool with_bias,
   const at::Tensor ref = QuantizedLinearReference(x, q, bias);
   const at::Tensor scale = x.abs().to(torch::kFloat64).mm(Dequantize(q).abs().to(torch::kFloat64).t()).to(torch::kFloat32);
   at::Tensor bound = scale * 1e-4 + 1e-5;
-  if (!dequant_gemm && qkernels::ResolveCpuKernel(kernel) == CpuKernel::kAvx2Q8) {
+  const CpuKernel ran = qkernels::ResolveCpuKernel(kernel);
+  if (!dequant_gemm && (ran == CpuKernel::kAvx2Q8 || ran == CpuKernel::kAvx512Vnni)) {
     // x is quantized per block of 32 columns with step dx = max|x_block| / 127, so each
     // element moves by at most dx/2: the output by at most sum_c |W[r,c]| dx(c) / 2.
     const int64_t blocks = (q.in + 31) / 32;
@@ -47,7 +50,9 @@ struct Shape {
 };
 
 void RunAll(CpuKernel kernel, bool dequant_gemm = false) {
-  const std::vector<Shape> shapes = {{37, 64}, {64, 100}, {19, 256}, {5, 33}, {8, 7}, {130, 352}};
+  // Widths off multiples of 32/64/128: int4 padding, and for the AVX-512 kernel's 64-column
+  // steps a half step at the end (96, 352 at g32; 96, 100, 200 for int8 tail masks).
+  const std::vector<Shape> shapes = {{37, 64}, {64, 100}, {19, 256}, {5, 33}, {8, 7}, {130, 352}, {3, 96}, {21, 200}};
   const std::vector<QuantScheme> schemes = {{8, 0}, {4, 32}, {4, 64}, {4, 128}};
   uint64_t seed = 100;
   for (const auto& s : shapes)
@@ -68,6 +73,24 @@ TEST(QuantKernels, Avx2MatchesReference) {
 TEST(QuantKernels, Avx2Q8WithinActivationQuantizationBound) {
   if (!qkernels::Avx2Available()) GTEST_SKIP() << "this CPU or compiler has no AVX2/FMA; the scalar path is tested";
   RunAll(CpuKernel::kAvx2Q8);
+}
+
+TEST(QuantKernels, Avx512VnniWithinActivationQuantizationBound) {
+  if (!qkernels::Avx512VnniAvailable())
+    GTEST_SKIP() << "this CPU or compiler has no AVX-512 F/BW/VL/VNNI; avx2-q8 and scalar are tested";
+  RunAll(CpuKernel::kAvx512Vnni);
+}
+
+TEST(QuantKernels, AutoPicksAvx512VnniWhereAvailable) {
+  if (std::getenv("AUGUR_QUANT_KERNEL")) GTEST_SKIP() << "AUGUR_QUANT_KERNEL overrides the automatic choice";
+  if (!qkernels::Avx512VnniAvailable()) {
+    // Asking for it falls back to the AVX2 q8 kernel (or scalar without AVX2).
+    EXPECT_EQ(qkernels::ResolveCpuKernel(CpuKernel::kAvx512Vnni),
+              qkernels::Avx2Available() ? CpuKernel::kAvx2Q8 : CpuKernel::kScalar);
+    GTEST_SKIP() << "this CPU or compiler has no AVX-512 VNNI; checked only the fallback";
+  }
+  EXPECT_EQ(qkernels::ResolveCpuKernel(CpuKernel::kAuto), CpuKernel::kAvx512Vnni);
+  EXPECT_STREQ(qkernels::CpuKernelName(qkernels::DefaultCpuKernel()), "avx512-vnni");
 }
 
 TEST(QuantKernels, DequantizeCpuIsBitEqualToReferenceDequantize) {
@@ -124,10 +147,14 @@ TEST(QuantKernels, Q8BoundIsTightEnoughToCatchAnError) {
   QuantizedWeight q = QuantizeRtn(at::randn({16, 128}, gen, torch::kFloat32) * 0.1, QuantScheme{4, 32});
   const at::Tensor x = at::randn({1, 128}, gen, torch::kFloat32);
   const at::Tensor exact = QuantizedLinear(x, q, at::Tensor(), CpuKernel::kAvx2);
-  const at::Tensor q8 = QuantizedLinear(x, q, at::Tensor(), CpuKernel::kAvx2Q8);
-  const float diff = (exact - q8).abs().max().item<float>();
-  EXPECT_GT(diff, 0.f);
-  EXPECT_LT(diff, 0.02f * exact.abs().max().item<float>());
+  std::vector<CpuKernel> kernels = {CpuKernel::kAvx2Q8};
+  if (qkernels::Avx512VnniAvailable()) kernels.push_back(CpuKernel::kAvx512Vnni);
+  for (CpuKernel k : kernels) {
+    const at::Tensor q8 = QuantizedLinear(x, q, at::Tensor(), k);
+    const float diff = (exact - q8).abs().max().item<float>();
+    EXPECT_GT(diff, 0.f) << qkernels::CpuKernelName(k);
+    EXPECT_LT(diff, 0.02f * exact.abs().max().item<float>()) << qkernels::CpuKernelName(k);
+  }
 }
 
 TEST(QuantKernels, ThreadedLargeMatrixMatchesReference) {
@@ -137,7 +164,8 @@ TEST(QuantKernels, ThreadedLargeMatrixMatchesReference) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(9);
   const at::Tensor w = at::randn({1000, 256}, gen, torch::kFloat32) * 0.1;
   for (const QuantScheme scheme : {QuantScheme{8, 0}, QuantScheme{4, 32}})
-    for (CpuKernel k : {CpuKernel::kAuto, CpuKernel::kAvx2, CpuKernel::kScalar}) ExpectMatchesReference(QuantizeRtn(w, scheme), 4, true, k, 3);
+    for (CpuKernel k : {CpuKernel::kAuto, CpuKernel::kAvx512Vnni, CpuKernel::kAvx2Q8, CpuKernel::kAvx2, CpuKernel::kScalar})
+      ExpectMatchesReference(QuantizeRtn(w, scheme), 4, true, k, 3);
   at::set_num_threads(threads);
 }
 

@@ -1,0 +1,205 @@
+// int8/int4 CPU linears with int8 activations and AVX-512 VNNI: the same activation
+// quantization as linear_q8_avx2.cc (per 32 columns, scale max|x|/127), but the products are
+// summed by dpbusd (u8 x s8, four products per int32 lane) over 64 weights per instruction,
+// so the error bound is the same: sum_c |W[r,c]| * dx(c) / 2.
+//
+// Per 64 columns (a superblock of two 32-blocks) and row: one dpbusd, one int->float
+// conversion and one FMA by the per-lane scale (x block scale times weight group scale).
+//   int4: codes are unsigned 0..15 with a zero point z per group, W = s * (q - z), so
+//     sum W x = sum_g s_g * (sum q x - z_g * sum x); dpbusd takes q as the unsigned operand
+//     directly, and the z term is the per-call group sums of x (16 groups per vector).
+//     32 packed bytes are broadcast to [bytes 0-15, 16-31, 0-15, 16-31] and the upper half
+//     shifted by 4: low nibbles (even columns) then high nibbles (odd columns), the order
+//     QuantizeActivations writes for Q8Layout::kEvenOdd64.
+//   int8: weights are signed; w + 128 (xor 0x80) is the unsigned operand and the extra
+//     128 * sum x is one scalar per row of x (Q8Activations::row_sum).
+// At M = 1 four weight rows share each x load and give four independent FMA chains; their
+// horizontal sums are done together. Compiled with -mavx512f -mavx512bw -mavx512vl
+// -mavx512vnni (quantize/CMakeLists.txt); called only when Avx512VnniAvailable().
+#include <algorithm>
+
+#include "quantize/kernels_cpu.h"
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
+// GCC 12's AVX-512 headers initialise "undefined" vectors as `__m512i __Y = __Y;`, which
+// -W(maybe-)uninitialized reports at every inlined use; the values are never read.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+namespace augur::qkernels {
+
+bool Avx512VnniCompiled() { return true; }
+
+namespace {
+
+// [sum a, sum b, sum c, sum d].
+inline __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  auto fold = [](__m512 v) {
+    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  };
+  const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(fold(a), fold(b)), _mm256_hadd_ps(fold(c), fold(d)));
+  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
+template <int R, int MT>
+void Sums(__m512 (&acc)[R][MT], float (&sum)[R][MT]) {
+  if constexpr (R == 4 && MT == 1) {
+    float s[4];
+    _mm_storeu_ps(s, Sum4(acc[0][0], acc[1][0], acc[2][0], acc[3][0]));
+    for (int i = 0; i < 4; ++i) sum[i][0] = s[i];
+  } else {
+    for (int i = 0; i < R; ++i)
+      for (int t = 0; t < MT; ++t) sum[i][t] = _mm512_reduce_add_ps(acc[i][t]);
+  }
+}
+
+// 64 int4 codes of one row from 32 packed bytes (16 for the half superblock at the end of a
+// g32 row with in_padded % 64 == 32), in kEvenOdd64 order.
+inline __m512i Unpack64(const uint8_t* p, bool half) {
+  const __m256i v = half ? _mm256_maskz_loadu_epi8(0xFFFF, p) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  const __m512i b = _mm512_broadcast_i64x4(v);
+  return _mm512_and_si512(_mm512_mask_srli_epi16(b, 0xFFFF0000u, b, 4), _mm512_set1_epi8(0x0F));
+}
+
+// The weight group scale of each int32 lane of superblock sb: for g32 lanes 0-3 and 8-11 hold
+// block 2sb, lanes 4-7 and 12-15 block 2sb+1; larger groups cover the whole superblock.
+inline __m512 WeightScales(const float* s, int64_t sb, int64_t group, bool half) {
+  if (group == 32) {
+    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    return _mm512_permutexvar_ps(idx, _mm512_maskz_loadu_ps(half ? 1 : 3, s + 2 * sb));
+  }
+  return _mm512_set1_ps(s[sb * 64 / group]);
+}
+
+// sum_g s_g * z_g * gsum_g over ng groups, 16 lanes at a time.
+inline __m512 ZeroPointTerm(const float* s, const uint8_t* z, const float* gsum, int64_t ng) {
+  __m512 c = _mm512_setzero_ps();
+  for (int64_t g = 0; g < ng; g += 16) {
+    const __mmask16 k = ng - g >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (ng - g)) - 1);
+    const __m512 zv = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, z + g)));
+    c = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + g), zv), _mm512_maskz_loadu_ps(k, gsum + g), c);
+  }
+  return c;
+}
+
+// Weight rows r..r+R-1 times x rows m0..m0+MT-1.
+template <int R, int MT>
+void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
+  const int64_t row_bytes = w.in_padded / 2, ng = w.groups(), sbs = xa.blocks / 2, full = w.in_padded / 64;
+  __m512 acc[R][MT];
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < MT; ++t) acc[i][t] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < sbs; ++sb) {
+    const bool half = sb == full;
+    __m512i wq[R];
+    __m512 ws[R];
+    for (int i = 0; i < R; ++i) {
+      wq[i] = Unpack64(w.q + (r + i) * row_bytes + sb * 32, half);
+      ws[i] = WeightScales(w.scales + (r + i) * ng, sb, w.group, half);
+    }
+    for (int t = 0; t < MT; ++t) {
+      const int64_t xb = (m0 + t) * sbs + sb;
+      const __m512i xq = _mm512_loadu_si512(xa.q.data() + xb * 64);
+      const __m512 xs = _mm512_loadu_ps(xa.lane_scale.data() + xb * 16);
+      for (int i = 0; i < R; ++i) {
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[i], xq);
+        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(ws[i], xs), acc[i][t]);
+      }
+    }
+  }
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < MT; ++t)
+      acc[i][t] = _mm512_sub_ps(acc[i][t], ZeroPointTerm(w.scales + (r + i) * ng, w.zeros + (r + i) * ng,
+                                                         xa.group_sum.data() + (m0 + t) * xa.groups, ng));
+  float sum[R][MT];
+  Sums<R, MT>(acc, sum);
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < MT; ++t) y[(m0 + t) * w.out + r + i] = sum[i][t] + (bias ? bias[r + i] : 0.f);
+}
+
+template <int R, int MT>
+void Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
+  const int64_t sbs = xa.blocks / 2, full = w.in / 64;
+  const __mmask64 tail = w.in % 64 ? (uint64_t{1} << (w.in % 64)) - 1 : 0;
+  const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
+  __m512 acc[R][MT];
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < MT; ++t) acc[i][t] = _mm512_setzero_ps();
+  for (int64_t sb = 0; sb < sbs; ++sb) {
+    __m512i wq[R];
+    for (int i = 0; i < R; ++i) {
+      const int8_t* p = w.q + (r + i) * w.in + sb * 64;
+      // Columns past `in` load as 0 (-> 128), against x codes that are 0 there.
+      wq[i] = _mm512_xor_si512(sb < full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(tail, p), offset);
+    }
+    for (int t = 0; t < MT; ++t) {
+      const int64_t xb = (m0 + t) * sbs + sb;
+      const __m512i xq = _mm512_loadu_si512(xa.q.data() + xb * 64);
+      const __m512 xs = _mm512_loadu_ps(xa.lane_scale.data() + xb * 16);
+      for (int i = 0; i < R; ++i) {
+        const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[i], xq);
+        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), xs, acc[i][t]);
+      }
+    }
+  }
+  float sum[R][MT];
+  Sums<R, MT>(acc, sum);
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < MT; ++t)
+      y[(m0 + t) * w.out + r + i] =
+          (sum[i][t] - 128.f * xa.row_sum[m0 + t]) * w.scales[r + i] + (bias ? bias[r + i] : 0.f);
+}
+
+template <int R, typename W>
+void TileRows(int64_t mt, const Q8Activations& xa, const W& w, const float* bias, float* y, int64_t r, int64_t m0) {
+  switch (mt) {
+    case 1: Tile<R, 1>(xa, w, bias, y, r, m0); break;
+    case 2: Tile<R, 2>(xa, w, bias, y, r, m0); break;
+    case 3: Tile<R, 3>(xa, w, bias, y, r, m0); break;
+    default: Tile<R, 4>(xa, w, bias, y, r, m0); break;
+  }
+}
+
+// M = 1: tiles of 4 weight rows. M > 1: tiles of up to 4 rows of x by 2 weight rows (8
+// accumulators either way).
+template <typename W>
+void Rows(const Q8Activations& xa, int64_t m, const W& w, const float* bias, float* y, int64_t r0, int64_t r1) {
+  if (m == 1) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) Tile<4, 1>(xa, w, bias, y, r, 0);
+    for (; r < r1; ++r) Tile<1, 1>(xa, w, bias, y, r, 0);
+    return;
+  }
+  for (int64_t i = 0; i < m; i += 4) {
+    const int64_t mt = std::min<int64_t>(4, m - i);
+    int64_t r = r0;
+    for (; r + 2 <= r1; r += 2) TileRows<2>(mt, xa, w, bias, y, r, i);
+    for (; r < r1; ++r) TileRows<1>(mt, xa, w, bias, y, r, i);
+  }
+}
+
+}  // namespace
+
+void Int8RowsVnni(const Q8Activations& xa, int64_t m, const Int8Weights& w, const float* bias, float* y, int64_t r0,
+                  int64_t r1) {
+  Rows(xa, m, w, bias, y, r0, r1);
+}
+
+void Int4RowsVnni(const Q8Activations& xa, int64_t m, const Int4Weights& w, const float* bias, float* y, int64_t r0,
+                  int64_t r1) {
+  Rows(xa, m, w, bias, y, r0, r1);
+}
+
+}  // namespace augur::qkernels
+
+#else
+
+namespace augur::qkernels {
+bool Avx512VnniCompiled() { return false; }
+// Never called: Avx512VnniAvailable() is false, and the callers check it.
+void Int8RowsVnni(const Q8Activations&, int64_t, const Int8Weights&, const float*, float*, int64_t, int64_t) {}
+void Int4RowsVnni(const Q8Activations&, int64_t, const Int4Weights&, const float*, float*, int64_t, int64_t) {}
+}  // namespace augur::qkernels
+
+#endif
