@@ -82,18 +82,20 @@ void QuantizeActivations(const float* x, int64_t m, int64_t in, int64_t blocks, 
       for (int64_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[i * in + c0 + j]));
       const float d = amax / 127.f, inv = amax > 0 ? 127.f / amax : 0.f;
       int8_t* row = a.q.data() + i * blocks * 32;
+      int8_t code[32] = {};
       int32_t sum = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        // Round to nearest even, as std::nearbyint does, without its library call (this file
+        // is built for any x86-64, where nearbyintf is not an instruction): |v| <= 127.
+        const float v = (x[i * in + c0 + j] * inv + 12582912.f) - 12582912.f;  // 1.5 * 2^23
+        code[j] = static_cast<int8_t>(std::max(-127.f, std::min(127.f, v)));
+        sum += code[j];
+      }
       for (int64_t j = 0; j < 32; ++j) {
-        int8_t code = 0;
-        if (j < n) {
-          const int v = static_cast<int>(std::nearbyint(x[i * in + c0 + j] * inv));
-          code = static_cast<int8_t>(v > 127 ? 127 : (v < -127 ? -127 : v));
-        }
         int64_t slot = c0 + j;  // kPlain
         if (layout == Q8Layout::kEvenOdd32) slot = c0 + (j % 2) * 16 + j / 2;
         if (layout == Q8Layout::kEvenOdd64) slot = (b - b % 2) * 32 + (j % 2) * 32 + (b % 2) * 16 + j / 2;
-        row[slot] = code;
-        sum += code;
+        row[slot] = code[j];
       }
       a.scale[i * blocks + b] = d;
       row_sum += d * static_cast<float>(sum);

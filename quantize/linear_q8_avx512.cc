@@ -42,9 +42,21 @@ inline __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
+// [sum v[0], ..., sum v[7]].
+inline __m256 Sum8(const __m512* v) {
+  const __m128 lo = Sum4(v[0], v[1], v[2], v[3]), hi = Sum4(v[4], v[5], v[6], v[7]);
+  return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+}
+
 template <int R, int MT>
 void Sums(__m512 (&acc)[R][MT], float (&sum)[R][MT]) {
-  if constexpr (R == 4 && MT == 1) {
+  if constexpr (R == 8 && MT == 1) {
+    __m512 v[8];
+    for (int i = 0; i < 8; ++i) v[i] = acc[i][0];
+    float s[8];
+    _mm256_storeu_ps(s, Sum8(v));
+    for (int i = 0; i < 8; ++i) sum[i][0] = s[i];
+  } else if constexpr (R == 4 && MT == 1) {
     float s[4];
     _mm_storeu_ps(s, Sum4(acc[0][0], acc[1][0], acc[2][0], acc[3][0]));
     for (int i = 0; i < 4; ++i) sum[i][0] = s[i];
@@ -161,12 +173,12 @@ void TileRows(int64_t mt, const Q8Activations& xa, const W& w, const float* bias
   }
 }
 
-// M = 1: tiles of 4 weight rows. M > 1: tiles of up to 4 rows of x by 2 weight rows (8
-// accumulators either way).
+// M = 1: tiles of 8 weight rows. M > 1: tiles of up to 4 rows of x by 2 weight rows.
 template <typename W>
 void Rows(const Q8Activations& xa, int64_t m, const W& w, const float* bias, float* y, int64_t r0, int64_t r1) {
   if (m == 1) {
     int64_t r = r0;
+    for (; r + 8 <= r1; r += 8) Tile<8, 1>(xa, w, bias, y, r, 0);
     for (; r + 4 <= r1; r += 4) Tile<4, 1>(xa, w, bias, y, r, 0);
     for (; r < r1; ++r) Tile<1, 1>(xa, w, bias, y, r, 0);
     return;
