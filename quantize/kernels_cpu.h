@@ -59,6 +59,13 @@ CpuKernel ResolveCpuKernel(CpuKernel k);
 //     (linear_q8_avx512.cc).
 enum class Q8Layout { kPlain, kEvenOdd32, kEvenOdd64 };
 
+// QuantizeActivations with AVX-512 (linear_q8_avx512.cc; call only when
+// Avx512VnniAvailable()): the same codes, scales and sums, bit for bit, for kPlain and
+// kEvenOdd64 with lane scales.
+struct Q8Activations;
+void QuantizeActivationsAvx512(const float* x, int64_t m, int64_t in, int64_t blocks, Q8Layout layout, int64_t group,
+                               Q8Activations* out);
+
 // x quantized for the q8 kernels: per row of x and block of 32 columns, int8 codes (in the
 // layout's order) and the block's scale d = max|x| / 127; per row, sum over blocks of d *
 // sum(codes); for int4 also per row and group, that sum over the group's blocks (the

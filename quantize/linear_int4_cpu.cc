@@ -40,7 +40,7 @@ void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* b
   // Whole 64-column superblocks; a half one at the end (in_padded % 64 == 32, g32) is a
   // group of its own, so the group sums stay aligned.
   if (kernel == CpuKernel::kAvx512Vnni)
-    QuantizeActivations(x, m, w.in, (w.in_padded + 63) / 64 * 2, Q8Layout::kEvenOdd64, w.group, true, &xa);
+    QuantizeActivationsAvx512(x, m, w.in, (w.in_padded + 63) / 64 * 2, Q8Layout::kEvenOdd64, w.group, &xa);
   const int64_t tasks = (w.out + kRowsPerTask - 1) / kRowsPerTask;
   std::vector<float> xsum;
   if (avx2) {

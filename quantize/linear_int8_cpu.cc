@@ -142,7 +142,7 @@ void Int8GemmCpu(const float* x, int64_t m, const Int8Weights& w, const float* b
   Q8Activations& xa = buffer;
   if (kernel == CpuKernel::kAvx2Q8) QuantizeActivations(x, m, w.in, (w.in + 31) / 32, Q8Layout::kPlain, 0, false, &xa);
   if (kernel == CpuKernel::kAvx512Vnni)
-    QuantizeActivations(x, m, w.in, (w.in + 63) / 64 * 2, Q8Layout::kPlain, 0, true, &xa);
+    QuantizeActivationsAvx512(x, m, w.in, (w.in + 63) / 64 * 2, Q8Layout::kPlain, 0, &xa);
   const int64_t tasks = (w.out + kRowsPerTask - 1) / kRowsPerTask;
 #pragma omp parallel for schedule(static) if (m * w.out * w.in >= kMinParallelWork)
   for (int64_t t = 0; t < tasks; ++t) {

@@ -49,7 +49,7 @@ inline __m256 Sum8(const __m512* v) {
 }
 
 template <int R, int MT>
-void Sums(__m512 (&acc)[R][MT], float (&sum)[R][MT]) {
+[[gnu::always_inline]] inline void Sums(__m512 (&acc)[R][MT], float (&sum)[R][MT]) {
   if constexpr (R == 8 && MT == 1) {
     __m512 v[8];
     for (int i = 0; i < 8; ++i) v[i] = acc[i][0];
@@ -193,6 +193,54 @@ void Rows(const Q8Activations& xa, int64_t m, const W& w, const float* bias, flo
 
 }  // namespace
 
+void QuantizeActivationsAvx512(const float* x, int64_t m, int64_t in, int64_t blocks, Q8Layout layout, int64_t group,
+                               Q8Activations* out) {
+  Q8Activations& a = *out;
+  a.blocks = blocks;
+  a.groups = group > 0 ? blocks / (group / 32) : 0;
+  a.q.resize(m * blocks * 32);
+  a.scale.resize(m * blocks);
+  a.row_sum.resize(m);
+  a.group_sum.assign(m * a.groups, 0.f);
+  a.lane_scale.resize(m * blocks / 2 * 16);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (int64_t i = 0; i < m; ++i) {
+    float row_sum = 0;
+    int8_t* row = a.q.data() + i * blocks * 32;
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t c0 = b * 32, n = std::max<int64_t>(0, std::min<int64_t>(32, in - c0));
+      const __mmask16 k0 = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
+      const __mmask16 k1 = n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
+      const __m512 x0 = _mm512_maskz_loadu_ps(k0, x + i * in + c0), x1 = _mm512_maskz_loadu_ps(k1, x + i * in + c0 + 16);
+      const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x0), _mm512_abs_ps(x1)));
+      const float d = amax / 127.f, inv = amax > 0 ? 127.f / amax : 0.f;
+      // Round to nearest even (the default MXCSR mode), as the scalar quantizer does.
+      const __m512i v0 = _mm512_cvtps_epi32(_mm512_mul_ps(x0, _mm512_set1_ps(inv)));
+      const __m512i v1 = _mm512_cvtps_epi32(_mm512_mul_ps(x1, _mm512_set1_ps(inv)));
+      if (layout == Q8Layout::kEvenOdd64) {
+        int8_t* sb = row + (b - b % 2) * 32 + (b % 2) * 16;
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(sb), _mm512_cvtsepi32_epi8(_mm512_permutex2var_epi32(v0, even, v1)));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(sb + 32), _mm512_cvtsepi32_epi8(_mm512_permutex2var_epi32(v0, odd, v1)));
+      } else {  // kPlain
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(row + c0), _mm512_cvtsepi32_epi8(v0));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(row + c0 + 16), _mm512_cvtsepi32_epi8(v1));
+      }
+      const float bsum = d * static_cast<float>(_mm512_reduce_add_epi32(_mm512_add_epi32(v0, v1)));
+      a.scale[i * blocks + b] = d;
+      row_sum += bsum;
+      if (group > 0) a.group_sum[i * a.groups + b / (group / 32)] += bsum;
+    }
+    a.row_sum[i] = row_sum;
+    for (int64_t sb = 0; sb < blocks / 2; ++sb) {  // lane scales, as in QuantizeActivations
+      const __m512 d2 = _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(a.scale.data() + i * blocks + 2 * sb))));
+      const __m512i idx = layout == Q8Layout::kEvenOdd64 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
+                                                          : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+      _mm512_storeu_ps(a.lane_scale.data() + (i * blocks / 2 + sb) * 16, _mm512_permutexvar_ps(idx, d2));
+    }
+  }
+}
+
 void Int8RowsVnni(const Q8Activations& xa, int64_t m, const Int8Weights& w, const float* bias, float* y, int64_t r0,
                   int64_t r1) {
   Rows(xa, m, w, bias, y, r0, r1);
@@ -210,6 +258,7 @@ void Int4RowsVnni(const Q8Activations& xa, int64_t m, const Int4Weights& w, cons
 namespace augur::qkernels {
 bool Avx512VnniCompiled() { return false; }
 // Never called: Avx512VnniAvailable() is false, and the callers check it.
+void QuantizeActivationsAvx512(const float*, int64_t, int64_t, int64_t, Q8Layout, int64_t, Q8Activations*) {}
 void Int8RowsVnni(const Q8Activations&, int64_t, const Int8Weights&, const float*, float*, int64_t, int64_t) {}
 void Int4RowsVnni(const Q8Activations&, int64_t, const Int4Weights&, const float*, float*, int64_t, int64_t) {}
 }  // namespace augur::qkernels

@@ -10,6 +10,8 @@
 #include <torch/torch.h>
 
 #include <cstdlib>
+#include <string>
+#include <tuple>
 
 #include "quantize/qlinear.h"
 
@@ -79,6 +81,32 @@ TEST(QuantKernels, Avx512VnniWithinActivationQuantizationBound) {
   if (!qkernels::Avx512VnniAvailable())
     GTEST_SKIP() << "this CPU or compiler has no AVX-512 F/BW/VL/VNNI; avx2-q8 and scalar are tested";
   RunAll(CpuKernel::kAvx512Vnni);
+}
+
+TEST(QuantKernels, Avx512QuantizerIsBitEqualToScalarQuantizer) {
+  if (!qkernels::Avx512VnniAvailable()) GTEST_SKIP() << "this CPU or compiler has no AVX-512 VNNI";
+  for (const auto& [in, blocks, group] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {256, 8, 32}, {100, 4, 0}, {352, 12, 32}, {200, 8, 64}, {7, 2, 0}, {96, 4, 128}}) {
+    for (const auto layout : {qkernels::Q8Layout::kPlain, qkernels::Q8Layout::kEvenOdd64}) {
+      auto gen = at::make_generator<at::CPUGeneratorImpl>(in + blocks);
+      const int64_t m = 3;
+      at::Tensor x = at::randn({m, in}, gen, torch::kFloat32);
+      x[1].zero_();  // an all-zero row: scale 0, codes 0
+      qkernels::Q8Activations ref, fast;
+      qkernels::QuantizeActivations(x.data_ptr<float>(), m, in, blocks, layout, group, true, &ref);
+      qkernels::QuantizeActivationsAvx512(x.data_ptr<float>(), m, in, blocks, layout, group, &fast);
+      const std::string what = "in " + std::to_string(in) + " group " + std::to_string(group);
+      EXPECT_EQ(fast.q, ref.q) << what;
+      EXPECT_EQ(fast.scale, ref.scale) << what;
+      EXPECT_EQ(fast.lane_scale, ref.lane_scale) << what;
+      EXPECT_EQ(fast.groups, ref.groups) << what;
+      ASSERT_EQ(fast.group_sum.size(), ref.group_sum.size()) << what;
+      // Block sums are exact (integers times the same scale); only their float addition order
+      // may differ.
+      for (size_t g = 0; g < ref.group_sum.size(); ++g) EXPECT_NEAR(fast.group_sum[g], ref.group_sum[g], 1e-5) << what;
+      for (int64_t i = 0; i < m; ++i) EXPECT_NEAR(fast.row_sum[i], ref.row_sum[i], 1e-5) << what;
+    }
+  }
 }
 
 TEST(QuantKernels, AutoPicksAvx512VnniWhereAvailable) {
