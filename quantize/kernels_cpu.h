@@ -71,7 +71,8 @@ void QuantizeActivationsAvx512(const float* x, int64_t m, int64_t in, int64_t bl
 // sum(codes); for int4 also per row and group, that sum over the group's blocks (the
 // zero-point term). Columns past `in` are zero; `blocks` covers whole superblocks of the
 // layout (2 blocks for kEvenOdd64). For kEvenOdd64 and kPlain (the AVX-512 kernels) also
-// lane_scale: per row and 64 columns, the scale of each int32 lane of a dpbusd result.
+// lane_scale: per row and 64 columns, the scale of each int32 lane of a dpbusd result (for
+// kEvenOdd64 the odd columns' lanes 8-15 carry d / 16: that kernel keeps high nibbles as 16 q).
 // The buffers are reused across calls (the Gemm functions keep one per thread).
 struct Q8Activations {
   std::vector<int8_t> q;          // [m, blocks, 32]

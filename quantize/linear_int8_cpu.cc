@@ -112,7 +112,9 @@ void QuantizeActivations(const float* x, int64_t m, int64_t in, int64_t blocks, 
     for (int64_t sb = 0; sb < sbs; ++sb)
       for (int l = 0; l < 16; ++l) {
         const int h = layout == Q8Layout::kEvenOdd64 ? (l / 4) % 2 : l / 8;
-        a.lane_scale[(i * sbs + sb) * 16 + l] = a.scale[i * blocks + 2 * sb + h];
+        // kEvenOdd64: the kernel keeps odd columns' codes as 16 q (linear_q8_avx512.cc).
+        const float unshift = layout == Q8Layout::kEvenOdd64 && l >= 8 ? 1.f / 16 : 1.f;
+        a.lane_scale[(i * sbs + sb) * 16 + l] = a.scale[i * blocks + 2 * sb + h] * unshift;
       }
 }
 

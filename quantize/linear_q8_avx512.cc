@@ -8,12 +8,12 @@
 //   int4: codes are unsigned 0..15 with a zero point z per group, W = s * (q - z), so
 //     sum W x = sum_g s_g * (sum q x - z_g * sum x); dpbusd takes q as the unsigned operand
 //     directly, and the z term is the per-call group sums of x (16 groups per vector).
-//     32 packed bytes are broadcast to [bytes 0-15, 16-31, 0-15, 16-31] and the upper half
-//     shifted by 4: low nibbles (even columns) then high nibbles (odd columns), the order
-//     QuantizeActivations writes for Q8Layout::kEvenOdd64.
+//     32 packed bytes are broadcast to [bytes 0-15, 16-31, 0-15, 16-31] and masked to their
+//     low nibbles (even columns) in the lower half, high nibbles (odd columns, as 16 q) in
+//     the upper half, the order QuantizeActivations writes for Q8Layout::kEvenOdd64.
 //   int8: weights are signed; w + 128 (xor 0x80) is the unsigned operand and the extra
 //     128 * sum x is one scalar per row of x (Q8Activations::row_sum).
-// At M = 1 four weight rows share each x load and give four independent FMA chains; their
+// At M = 1 eight weight rows share each x load and give eight independent FMA chains; their
 // horizontal sums are done together. Compiled with -mavx512f -mavx512bw -mavx512vl
 // -mavx512vnni (quantize/CMakeLists.txt); called only when Avx512VnniAvailable().
 #include <algorithm>
@@ -67,49 +67,34 @@ template <int R, int MT>
 }
 
 // 64 int4 codes of one row from 32 packed bytes (16 for the half superblock at the end of a
-// g32 row with in_padded % 64 == 32), in kEvenOdd64 order.
+// g32 row with in_padded % 64 == 32), in kEvenOdd64 order: the low nibbles as they are, the
+// high ones left in place (16 q, at most 240, still a u8), which the lane scales of the odd
+// columns undo (they carry d / 16), saving a shift per row and superblock.
 inline __m512i Unpack64(const uint8_t* p, bool half) {
   const __m256i v = half ? _mm256_maskz_loadu_epi8(0xFFFF, p) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  const __m512i b = _mm512_broadcast_i64x4(v);
-  return _mm512_and_si512(_mm512_mask_srli_epi16(b, 0xFFFF0000u, b, 4), _mm512_set1_epi8(0x0F));
+  const __m512i nibbles = _mm512_inserti64x4(_mm512_set1_epi8(0x0F), _mm256_set1_epi8(static_cast<char>(0xF0)), 1);
+  return _mm512_and_si512(_mm512_broadcast_i64x4(v), nibbles);
 }
 
-// The weight group scale of each int32 lane of superblock sb: for g32 lanes 0-3 and 8-11 hold
-// block 2sb, lanes 4-7 and 12-15 block 2sb+1; larger groups cover the whole superblock.
-inline __m512 WeightScales(const float* s, int64_t sb, int64_t group, bool half) {
-  if (group == 32) {
-    const __m512i idx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
-    return _mm512_permutexvar_ps(idx, _mm512_maskz_loadu_ps(half ? 1 : 3, s + 2 * sb));
-  }
-  return _mm512_set1_ps(s[sb * 64 / group]);
-}
-
-// sum_g s_g * z_g * gsum_g over ng groups, 16 lanes at a time.
-inline __m512 ZeroPointTerm(const float* s, const uint8_t* z, const float* gsum, int64_t ng) {
-  __m512 c = _mm512_setzero_ps();
-  for (int64_t g = 0; g < ng; g += 16) {
-    const __mmask16 k = ng - g >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (ng - g)) - 1);
-    const __m512 zv = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, z + g)));
-    c = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, s + g), zv), _mm512_maskz_loadu_ps(k, gsum + g), c);
-  }
-  return c;
-}
-
-// Weight rows r..r+R-1 times x rows m0..m0+MT-1.
-template <int R, int MT>
+// Weight rows r..r+R-1 times x rows m0..m0+MT-1. kG32: groups of 32 columns, two per
+// superblock (lanes 0-3 and 8-11 hold block 2sb, lanes 4-7 and 12-15 block 2sb+1); otherwise
+// a group spans group/64 whole superblocks (in_padded is a multiple of the group).
+template <int R, int MT, bool kG32>
 void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
   const int64_t row_bytes = w.in_padded / 2, ng = w.groups(), sbs = xa.blocks / 2, full = w.in_padded / 64;
+  const float* scales[R];
+  const uint8_t* zeros[R];
+  for (int i = 0; i < R; ++i) {
+    scales[i] = w.scales + (r + i) * ng;
+    zeros[i] = w.zeros + (r + i) * ng;
+  }
   __m512 acc[R][MT];
   for (int i = 0; i < R; ++i)
     for (int t = 0; t < MT; ++t) acc[i][t] = _mm512_setzero_ps();
-  for (int64_t sb = 0; sb < sbs; ++sb) {
-    const bool half = sb == full;
+  __m512 ws[R];  // the weight scale of each lane, for the current superblock
+  auto step = [&](int64_t sb, bool half) {
     __m512i wq[R];
-    __m512 ws[R];
-    for (int i = 0; i < R; ++i) {
-      wq[i] = Unpack64(w.q + (r + i) * row_bytes + sb * 32, half);
-      ws[i] = WeightScales(w.scales + (r + i) * ng, sb, w.group, half);
-    }
+    for (int i = 0; i < R; ++i) wq[i] = Unpack64(w.q + (r + i) * row_bytes + sb * 32, half);
     for (int t = 0; t < MT; ++t) {
       const int64_t xb = (m0 + t) * sbs + sb;
       const __m512i xq = _mm512_loadu_si512(xa.q.data() + xb * 64);
@@ -119,15 +104,43 @@ void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, floa
         acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(ws[i], xs), acc[i][t]);
       }
     }
+  };
+  if constexpr (kG32) {
+    const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    for (int64_t sb = 0; sb < sbs; ++sb) {
+      const bool half = sb == full;
+      for (int i = 0; i < R; ++i)
+        ws[i] = _mm512_permutexvar_ps(pair, _mm512_maskz_loadu_ps(half ? 1 : 3, scales[i] + 2 * sb));
+      step(sb, half);
+    }
+  } else {
+    const int64_t per_group = w.group / 64;
+    for (int64_t g = 0, sb = 0; g < ng; ++g) {
+      for (int i = 0; i < R; ++i) ws[i] = _mm512_set1_ps(scales[i][g]);
+      for (const int64_t end = sb + per_group; sb < end; ++sb) step(sb, false);
+    }
   }
-  for (int i = 0; i < R; ++i)
-    for (int t = 0; t < MT; ++t)
-      acc[i][t] = _mm512_sub_ps(acc[i][t], ZeroPointTerm(w.scales + (r + i) * ng, w.zeros + (r + i) * ng,
-                                                         xa.group_sum.data() + (m0 + t) * xa.groups, ng));
+  // Zero points: acc -= s_g * z_g * (sum of x over group g), 16 groups per step.
+  for (int64_t g = 0; g < ng; g += 16) {
+    const __mmask16 k = ng - g >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (ng - g)) - 1);
+    __m512 gsum[MT];
+    for (int t = 0; t < MT; ++t) gsum[t] = _mm512_maskz_loadu_ps(k, xa.group_sum.data() + (m0 + t) * xa.groups + g);
+    for (int i = 0; i < R; ++i) {
+      const __m512 z = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(k, zeros[i] + g)));
+      const __m512 sz = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, scales[i] + g), z);
+      for (int t = 0; t < MT; ++t) acc[i][t] = _mm512_fnmadd_ps(sz, gsum[t], acc[i][t]);
+    }
+  }
   float sum[R][MT];
   Sums<R, MT>(acc, sum);
   for (int i = 0; i < R; ++i)
     for (int t = 0; t < MT; ++t) y[(m0 + t) * w.out + r + i] = sum[i][t] + (bias ? bias[r + i] : 0.f);
+}
+
+template <int R, int MT>
+void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
+  if (w.group == 32) Tile<R, MT, true>(xa, w, bias, y, r, m0);
+  else Tile<R, MT, false>(xa, w, bias, y, r, m0);
 }
 
 template <int R, int MT>
@@ -205,6 +218,8 @@ void QuantizeActivationsAvx512(const float* x, int64_t m, int64_t in, int64_t bl
   a.lane_scale.resize(m * blocks / 2 * 16);
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512 odd_sixteenth =
+      _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_set1_ps(1.f)), _mm256_castps_pd(_mm256_set1_ps(1.f / 16)), 1));
   for (int64_t i = 0; i < m; ++i) {
     float row_sum = 0;
     int8_t* row = a.q.data() + i * blocks * 32;
@@ -236,7 +251,9 @@ void QuantizeActivationsAvx512(const float* x, int64_t m, int64_t in, int64_t bl
       const __m512 d2 = _mm512_castps128_ps512(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(a.scale.data() + i * blocks + 2 * sb))));
       const __m512i idx = layout == Q8Layout::kEvenOdd64 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
                                                           : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-      _mm512_storeu_ps(a.lane_scale.data() + (i * blocks / 2 + sb) * 16, _mm512_permutexvar_ps(idx, d2));
+      __m512 lanes = _mm512_permutexvar_ps(idx, d2);
+      if (layout == Q8Layout::kEvenOdd64) lanes = _mm512_mul_ps(lanes, odd_sixteenth);
+      _mm512_storeu_ps(a.lane_scale.data() + (i * blocks / 2 + sb) * 16, lanes);
     }
   }
 }
