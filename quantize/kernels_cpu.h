@@ -98,6 +98,10 @@ void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* b
 void DequantizeInt8Cpu(const Int8Weights& w, float* out);
 void DequantizeInt4Cpu(const Int4Weights& w, float* out);
 
+// Whether a call with `work` multiply-adds runs the OpenMP loop: enough work to pay for a
+// parallel region (kMinParallelWork in linear_int8_cpu.cc) and more than one thread allowed.
+bool UseThreads(int64_t work);
+
 // Rows [r0, r1) of one call; the building blocks of the above.
 void Int8RowsScalar(const float* x, int64_t m, const Int8Weights& w, const float* bias, float* y, int64_t r0,
                     int64_t r1);

@@ -8,6 +8,10 @@
 
 #include "quantize/kernels_cpu.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace augur::qkernels {
 
 bool Avx2Available() {
@@ -136,6 +140,14 @@ void Int8RowsScalar(const float* x, int64_t m, const Int8Weights& w, const float
 constexpr int64_t kRowsPerTask = 16;
 constexpr int64_t kMinParallelWork = int64_t{1} << 17;
 
+bool UseThreads(int64_t work) {
+#ifdef _OPENMP
+  return work >= kMinParallelWork && omp_get_max_threads() > 1;
+#else
+  return false;
+#endif
+}
+
 void Int8GemmCpu(const float* x, int64_t m, const Int8Weights& w, const float* bias, float* y, CpuKernel kernel) {
   kernel = ResolveCpuKernel(kernel);
   // Reused across calls (a draft step makes one per layer per token). Named through a
@@ -146,14 +158,16 @@ void Int8GemmCpu(const float* x, int64_t m, const Int8Weights& w, const float* b
   if (kernel == CpuKernel::kAvx512Vnni)
     QuantizeActivationsAvx512(x, m, w.in, (w.in + 63) / 64 * 2, Q8Layout::kPlain, 0, &xa);
   const int64_t tasks = (w.out + kRowsPerTask - 1) / kRowsPerTask;
-#pragma omp parallel for schedule(static) if (m * w.out * w.in >= kMinParallelWork)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t r0 = t * kRowsPerTask, r1 = std::min(w.out, r0 + kRowsPerTask);
-    if (kernel == CpuKernel::kAvx512Vnni) Int8RowsVnni(xa, m, w, bias, y, r0, r1);
-    else if (kernel == CpuKernel::kAvx2Q8) Int8RowsQ8Avx2(xa, m, w, bias, y, r0, r1);
-    else if (kernel == CpuKernel::kAvx2) Int8RowsAvx2(x, m, w, bias, y, r0, r1);
-    else Int8RowsScalar(x, m, w, bias, y, r0, r1);
-  }
+  auto rows = [&](int64_t r0, int64_t r1) {
+      if (kernel == CpuKernel::kAvx512Vnni) Int8RowsVnni(xa, m, w, bias, y, r0, r1);
+      else if (kernel == CpuKernel::kAvx2Q8) Int8RowsQ8Avx2(xa, m, w, bias, y, r0, r1);
+      else if (kernel == CpuKernel::kAvx2) Int8RowsAvx2(x, m, w, bias, y, r0, r1);
+      else Int8RowsScalar(x, m, w, bias, y, r0, r1);
+  };
+  // One thread (the benches, a drafter): no parallel region at all, which costs µs per call.
+  if (!UseThreads(m * w.out * w.in)) return rows(0, w.out);
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tasks; ++t) rows(t * kRowsPerTask, std::min(w.out, (t + 1) * kRowsPerTask));
 }
 
 void DequantizeInt8Cpu(const Int8Weights& w, float* out) {
