@@ -9,21 +9,24 @@
 
 namespace augur {
 namespace {
-std::atomic<int64_t> g_dequant_min_rows{-1};  // -1: not read yet
+std::atomic<int64_t> g_dequant_min_rows{-2};  // -2: the environment not read yet; -1: kernel default
 }  // namespace
 
 int64_t DequantGemmMinRows() {
   int64_t m = g_dequant_min_rows.load();
-  if (m < 0) {
-    m = kDequantGemmMinRows;
+  if (m == -2) {
+    m = -1;
     int64_t v = 0;
     if (const char* env = std::getenv("AUGUR_QUANT_DEQUANT_MIN_ROWS"); env && absl::SimpleAtoi(env, &v) && v >= 0) m = v;
     g_dequant_min_rows.store(m);
   }
-  return m;
+  if (m >= 0) return m;
+  return qkernels::ResolveCpuKernel(qkernels::CpuKernel::kAuto) == qkernels::CpuKernel::kAvx512Vnni
+             ? kDequantGemmMinRowsVnni
+             : kDequantGemmMinRows;
 }
 
-void SetDequantGemmMinRows(int64_t m) { g_dequant_min_rows.store(m < 0 ? 0 : m); }
+void SetDequantGemmMinRows(int64_t m) { g_dequant_min_rows.store(m < 0 ? -1 : m); }
 
 at::Tensor DequantGemmLinear(const at::Tensor& x, const QuantizedWeight& w, const at::Tensor& bias) {
   TORCH_CHECK(x.is_cpu() && w.qweight.is_cpu(), "quantized linear: the dequantize-then-GEMM route is CPU only");

@@ -154,7 +154,9 @@ TEST(QuantKernels, AutoDispatchesToDequantGemmFromTheThresholdRows) {
   const at::Tensor bias = at::randn({40}, gen, torch::kFloat32);
   const CpuKernel kernel = qkernels::ResolveCpuKernel(CpuKernel::kAuto);
   const int64_t saved = DequantGemmMinRows();
-  EXPECT_EQ(saved, kDequantGemmMinRows);  // unless AUGUR_QUANT_DEQUANT_MIN_ROWS is set
+  if (!std::getenv("AUGUR_QUANT_DEQUANT_MIN_ROWS")) {
+    EXPECT_EQ(saved, kernel == CpuKernel::kAvx512Vnni ? kDequantGemmMinRowsVnni : kDequantGemmMinRows);
+  }
   SetDequantGemmMinRows(8);
   const at::Tensor x7 = at::randn({7, 96}, gen, torch::kFloat32), x8 = at::randn({8, 96}, gen, torch::kFloat32);
   EXPECT_TRUE(at::equal(QuantizedLinear(x7, q, bias), QuantizedLinear(x7, q, bias, kernel)));
@@ -164,6 +166,12 @@ TEST(QuantKernels, AutoDispatchesToDequantGemmFromTheThresholdRows) {
   EXPECT_FALSE(at::equal(QuantizedLinear(x8, q, bias, kernel), DequantGemmLinear(x8, q, bias)));
   SetDequantGemmMinRows(0);
   EXPECT_TRUE(at::equal(QuantizedLinear(x8, q, bias), QuantizedLinear(x8, q, bias, kernel)));
+  SetDequantGemmMinRows(-1);  // back to the default, which follows the kernel
+  EXPECT_EQ(DequantGemmMinRows(), saved);
+  const CpuKernel before = qkernels::DefaultCpuKernel();
+  qkernels::SetDefaultCpuKernel(CpuKernel::kScalar);
+  EXPECT_EQ(DequantGemmMinRows(), kDequantGemmMinRows);
+  qkernels::SetDefaultCpuKernel(before);
   SetDequantGemmMinRows(saved);
 }
 
