@@ -1,5 +1,6 @@
 // CPU kernels for quantized linears, as plain C++ over raw pointers (no torch): the AVX2 files
-// are compiled with -mavx2 -mfma and must not pull in code that could run on a CPU without it.
+// are compiled with -mavx2 -mfma and the AVX-512 file with -mavx512f/bw/vl/vnni; none may pull
+// in code that could run on a CPU without those (the *_cpu.cc files check at run time).
 //
 // Every kernel computes y[m, r] = sum_c x[m, c] * W[r, c] + bias[r] for m < M (row-major x
 // [M, in] and y [M, out]), with W the dequantized weight (quantize/qweight.h). M is small (1
