@@ -87,9 +87,11 @@ int main(int argc, char** argv) {
   }
   torch::set_num_threads(static_cast<int>(threads));
   torch::NoGradGuard no_grad;
-  std::printf("quant_linear: threads %lld, %lld rounds x %lld calls, AVX2 kernels %s\n", (long long)threads,
-              (long long)rounds, (long long)calls, augur::qkernels::Avx2Available() ? "on" : "off (scalar)");
-  std::printf("%-10s %3s %-18s %10s %8s\n", "shape", "M", "kernel", "us/call", "vs fp32");
+  std::printf("quant_linear: threads %lld, %lld rounds x %lld calls, AVX2 kernels %s, AVX-512 VNNI kernels %s\n",
+              (long long)threads, (long long)rounds, (long long)calls,
+              augur::qkernels::Avx2Available() ? "on" : "off (scalar)",
+              augur::qkernels::Avx512VnniAvailable() ? "on" : "off");
+  std::printf("%-10s %3s %-22s %10s %8s\n", "shape", "M", "kernel", "us/call", "vs fp32");
   nlohmann::json out = nlohmann::json::array();
   for (const auto& [o, n] : shapes) {
     auto gen = at::make_generator<at::CPUGeneratorImpl>(1);
@@ -103,6 +105,9 @@ int main(int argc, char** argv) {
         {"int8 avx2-q8", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q8, none, CpuKernel::kAvx2Q8); }},
         {"int4-g32 avx2-q8", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4, none, CpuKernel::kAvx2Q8); }},
         {"int4-g128 avx2-q8", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4g128, none, CpuKernel::kAvx2Q8); }},
+        {"int8 avx512-vnni", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q8, none, CpuKernel::kAvx512Vnni); }},
+        {"int4-g32 avx512-vnni", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4, none, CpuKernel::kAvx512Vnni); }},
+        {"int4-g128 avx512-vnni", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4g128, none, CpuKernel::kAvx512Vnni); }},
         {"int8 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q8, none, CpuKernel::kAvx2); }},
         {"int4-g32 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4, none, CpuKernel::kAvx2); }},
         {"int4-g128 avx2", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4g128, none, CpuKernel::kAvx2); }},
@@ -112,6 +117,10 @@ int main(int argc, char** argv) {
         {"int8 scalar", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q8, none, CpuKernel::kScalar); }},
         {"int4-g32 scalar", [&](const at::Tensor& x) { return augur::QuantizedLinear(x, q4, none, CpuKernel::kScalar); }},
     };
+    if (!augur::qkernels::Avx512VnniAvailable())  // they would run avx2-q8 under another name
+      variants.erase(std::remove_if(variants.begin(), variants.end(),
+                                    [](const Variant& v) { return v.name.find("avx512") != std::string::npos; }),
+                     variants.end());
     for (int64_t m : ms) {
       const at::Tensor x = at::randn({m, n}, gen, torch::kFloat32);
       std::vector<std::vector<double>> us(variants.size());
@@ -126,7 +135,7 @@ int main(int argc, char** argv) {
       const double base = Median(us[0]);
       for (size_t k = 0; k < variants.size(); ++k) {
         const double med = Median(us[k]);
-        std::printf("%-10s %3lld %-18s %10.2f %7.2fx\n", (std::to_string(o) + "x" + std::to_string(n)).c_str(),
+        std::printf("%-10s %3lld %-22s %10.2f %7.2fx\n", (std::to_string(o) + "x" + std::to_string(n)).c_str(),
                     (long long)m, variants[k].name.c_str(), med, base / med);
         out.push_back({{"out", o}, {"in", n}, {"m", m}, {"kernel", variants[k].name}, {"us_per_call", med},
                        {"speedup_vs_fp32", base / med}});

@@ -1,9 +1,11 @@
 // CPU kernels for quantized linears, as plain C++ over raw pointers (no torch): the AVX2 files
-// are compiled with -mavx2 -mfma and must not pull in code that could run on a CPU without it.
+// are compiled with -mavx2 -mfma and the AVX-512 file with -mavx512f/bw/vl/vnni; none may pull
+// in code that could run on a CPU without those (the *_cpu.cc files check at run time).
 //
 // Every kernel computes y[m, r] = sum_c x[m, c] * W[r, c] + bias[r] for m < M (row-major x
 // [M, in] and y [M, out]), with W the dequantized weight (quantize/qweight.h). M is small (1
-// for a draft step, up to 16 for verification); the weight is read once per tile of 4 rows of x.
+// for a draft step, up to 16 for verification); the weight is read once per tile of up to 4
+// rows of x.
 #pragma once
 
 #include <cstdint>
@@ -28,32 +30,62 @@ struct Int4Weights {
 // kScalar: portable, float. kAvx2: AVX2/FMA, float activations (exact up to float summation).
 // kAvx2Q8: AVX2 with activations quantized per 32 columns to int8 and integer dot products
 // (linear_q8_avx2.cc): several times fewer instructions per weight, error bounded by
-// sum_c |W[r,c]| * dx/2. kAuto: DefaultCpuKernel().
-enum class CpuKernel { kAuto, kScalar, kAvx2, kAvx2Q8 };
+// sum_c |W[r,c]| * dx/2. kAvx512Vnni: the same int8 activations, summed with AVX-512 VNNI
+// dpbusd (u8 x s8 -> s32, 64 weights per instruction; linear_q8_avx512.cc), same bound.
+// kAuto: DefaultCpuKernel().
+enum class CpuKernel { kAuto, kScalar, kAvx2, kAvx2Q8, kAvx512Vnni };
 
 // True when the AVX2 file was compiled with AVX2/FMA and this CPU has both.
 bool Avx2Available();
-const char* CpuKernelName(CpuKernel k);  // "auto", "scalar", "avx2", "avx2-q8"
-// What kAuto means: kAvx2Q8 when AVX2 is available, else kScalar; the environment variable
-// AUGUR_QUANT_KERNEL=scalar|avx2|avx2-q8 (read once) or SetDefaultCpuKernel overrides it.
-// A kernel the CPU cannot run falls back to kScalar.
+// True when linear_q8_avx512.cc was compiled with AVX-512 F/BW/VL/VNNI and this CPU has them.
+bool Avx512VnniAvailable();
+const char* CpuKernelName(CpuKernel k);  // "auto", "scalar", "avx2", "avx2-q8", "avx512-vnni"
+// What kAuto means: kAvx512Vnni where available, else kAvx2Q8 where AVX2 is, else kScalar;
+// the environment variable AUGUR_QUANT_KERNEL=scalar|avx2|avx2-q8|avx512-vnni (read once) or
+// SetDefaultCpuKernel overrides it. A kernel the CPU cannot run falls back: kAvx512Vnni to
+// kAvx2Q8, AVX2 kernels to kScalar.
 CpuKernel DefaultCpuKernel();
 void SetDefaultCpuKernel(CpuKernel k);
-// The kernel a call with `k` runs: kAuto resolved, and kScalar where AVX2 is missing.
+// The kernel a call with `k` runs: kAuto resolved, and the fallbacks above applied.
 CpuKernel ResolveCpuKernel(CpuKernel k);
 
-// x quantized for the kAvx2Q8 kernels: per row of x and block of 32 columns, int8 codes
-// (int4 weights: the block's even columns, then its odd ones) and the block's scale; for int4
-// also, per row and group, sum over the group's blocks of scale * sum(codes) (the zero-point
-// term). Columns past `in` are zero.
+// How QuantizeActivations orders the int8 codes of x, to match the kernel's weight loads.
+//   kPlain: columns in order (int8 weights).
+//   kEvenOdd32: per block of 32 columns, the even columns, then the odd ones: one 16-byte load
+//     of packed int4 (low nibble = even column) split into nibbles lines up with 32 codes
+//     (linear_q8_avx2.cc).
+//   kEvenOdd64: per pair of blocks (64 columns): even columns of block 0, of block 1, odd of
+//     block 0, of block 1: one 32-byte load of packed int4 broadcast to [bytes 0-15, 16-31,
+//     0-15, 16-31] with the upper half shifted by 4 lines up with 64 codes
+//     (linear_q8_avx512.cc).
+enum class Q8Layout { kPlain, kEvenOdd32, kEvenOdd64 };
+
+// QuantizeActivations with AVX-512 (linear_q8_avx512.cc; call only when
+// Avx512VnniAvailable()): the same codes, scales and sums, bit for bit, for kPlain and
+// kEvenOdd64 with lane scales.
+struct Q8Activations;
+void QuantizeActivationsAvx512(const float* x, int64_t m, int64_t in, int64_t blocks, Q8Layout layout, int64_t group,
+                               Q8Activations* out);
+
+// x quantized for the q8 kernels: per row of x and block of 32 columns, int8 codes (in the
+// layout's order) and the block's scale d = max|x| / 127; per row, sum over blocks of d *
+// sum(codes); for int4 also per row and group, that sum over the group's blocks (the
+// zero-point term). Columns past `in` are zero; `blocks` covers whole superblocks of the
+// layout (2 blocks for kEvenOdd64). For kEvenOdd64 and kPlain (the AVX-512 kernels) also
+// lane_scale: per row and 64 columns, the scale of each int32 lane of a dpbusd result (for
+// kEvenOdd64 the odd columns' lanes 8-15 carry d / 16: that kernel keeps high nibbles as 16 q).
+// The buffers are reused across calls (the Gemm functions keep one per thread).
 struct Q8Activations {
-  std::vector<int8_t> q;        // [m, blocks, 32]
-  std::vector<float> scale;     // [m, blocks]
-  std::vector<float> group_sum; // [m, groups] (int4)
-  int64_t blocks = 0;
+  std::vector<int8_t> q;          // [m, blocks, 32]
+  std::vector<float> scale;       // [m, blocks]
+  std::vector<float> row_sum;     // [m]
+  std::vector<float> group_sum;   // [m, groups] (int4)
+  std::vector<float> lane_scale;  // [m, blocks / 2, 16] (AVX-512 layouts)
+  int64_t blocks = 0, groups = 0;
 };
-Q8Activations QuantizeActivations(const float* x, int64_t m, int64_t in, int64_t blocks, bool even_odd,
-                                  int64_t group);
+// groups = 0 for int8 (no group sums); otherwise group is the int4 group size.
+void QuantizeActivations(const float* x, int64_t m, int64_t in, int64_t blocks, Q8Layout layout, int64_t group,
+                         bool lane_scales, Q8Activations* out);
 
 // Whole calls: OpenMP over output rows (when the work is large enough to pay for it).
 // kAuto picks AVX2 when available; asking for kAvx2 without it falls back to scalar.
@@ -66,6 +98,10 @@ void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* b
 // to quantize/qweight.h Dequantize. For the dequantize-then-GEMM route at larger M (qlinear.h).
 void DequantizeInt8Cpu(const Int8Weights& w, float* out);
 void DequantizeInt4Cpu(const Int4Weights& w, float* out);
+
+// Whether a call with `work` multiply-adds runs the OpenMP loop: enough work to pay for a
+// parallel region (kMinParallelWork in linear_int8_cpu.cc) and more than one thread allowed.
+bool UseThreads(int64_t work);
 
 // Rows [r0, r1) of one call; the building blocks of the above.
 void Int8RowsScalar(const float* x, int64_t m, const Int8Weights& w, const float* bias, float* y, int64_t r0,
@@ -82,9 +118,15 @@ void Int8RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int8Weights& w, co
                     int64_t r0, int64_t r1);
 void Int4RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int4Weights& w, const float* bias, float* y,
                     int64_t r0, int64_t r1);
+// xa: kPlain (int8) / kEvenOdd64 (int4) with lane scales.
+void Int8RowsVnni(const Q8Activations& xa, int64_t m, const Int8Weights& w, const float* bias, float* y,
+                  int64_t r0, int64_t r1);
+void Int4RowsVnni(const Q8Activations& xa, int64_t m, const Int4Weights& w, const float* bias, float* y,
+                  int64_t r0, int64_t r1);
 // Rows [r0, r1) of DequantizeInt4Cpu (out points at row 0).
 void DequantizeInt4RowsScalar(const Int4Weights& w, float* out, int64_t r0, int64_t r1);
 void DequantizeInt4RowsAvx2(const Int4Weights& w, float* out, int64_t r0, int64_t r1);
-bool Avx2Compiled();  // defined in the AVX2 files' translation unit
+bool Avx2Compiled();        // defined in the AVX2 files' translation unit
+bool Avx512VnniCompiled();  // defined in linear_q8_avx512.cc
 
 }  // namespace augur::qkernels

@@ -26,13 +26,20 @@ void Int4RowsScalar(const float* x, int64_t m, const Int4Weights& w, const float
 }
 
 constexpr int64_t kRowsPerTask = 16;
-constexpr int64_t kMinParallelWork = int64_t{1} << 17;
 
 void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* bias, float* y, CpuKernel kernel) {
   kernel = ResolveCpuKernel(kernel);
   const bool avx2 = kernel == CpuKernel::kAvx2;
-  Q8Activations xa;
-  if (kernel == CpuKernel::kAvx2Q8) xa = QuantizeActivations(x, m, w.in, w.in_padded / 32, true, w.group);
+  // Reused across calls (a draft step makes one per layer per token). Named through a
+  // reference so the OpenMP workers below read this thread's buffer, not their own.
+  thread_local Q8Activations buffer;
+  Q8Activations& xa = buffer;
+  if (kernel == CpuKernel::kAvx2Q8)
+    QuantizeActivations(x, m, w.in, w.in_padded / 32, Q8Layout::kEvenOdd32, w.group, false, &xa);
+  // Whole 64-column superblocks; a half one at the end (in_padded % 64 == 32, g32) is a
+  // group of its own, so the group sums stay aligned.
+  if (kernel == CpuKernel::kAvx512Vnni)
+    QuantizeActivationsAvx512(x, m, w.in, (w.in_padded + 63) / 64 * 2, Q8Layout::kEvenOdd64, w.group, &xa);
   const int64_t tasks = (w.out + kRowsPerTask - 1) / kRowsPerTask;
   std::vector<float> xsum;
   if (avx2) {
@@ -41,13 +48,16 @@ void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* b
     for (int64_t i = 0; i < m; ++i)
       for (int64_t c = 0; c < w.in; ++c) xsum[i * ng + c / w.group] += x[i * w.in + c];
   }
-#pragma omp parallel for schedule(static) if (m * w.out * w.in >= kMinParallelWork)
-  for (int64_t t = 0; t < tasks; ++t) {
-    const int64_t r0 = t * kRowsPerTask, r1 = std::min(w.out, r0 + kRowsPerTask);
-    if (kernel == CpuKernel::kAvx2Q8) Int4RowsQ8Avx2(xa, m, w, bias, y, r0, r1);
-    else if (avx2) Int4RowsAvx2(x, m, w, xsum.data(), bias, y, r0, r1);
-    else Int4RowsScalar(x, m, w, bias, y, r0, r1);
-  }
+  auto rows = [&](int64_t r0, int64_t r1) {
+      if (kernel == CpuKernel::kAvx512Vnni) Int4RowsVnni(xa, m, w, bias, y, r0, r1);
+      else if (kernel == CpuKernel::kAvx2Q8) Int4RowsQ8Avx2(xa, m, w, bias, y, r0, r1);
+      else if (avx2) Int4RowsAvx2(x, m, w, xsum.data(), bias, y, r0, r1);
+      else Int4RowsScalar(x, m, w, bias, y, r0, r1);
+  };
+  // One thread (the benches, a drafter): no parallel region at all, which costs µs per call.
+  if (!UseThreads(m * w.out * w.in)) return rows(0, w.out);
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < tasks; ++t) rows(t * kRowsPerTask, std::min(w.out, (t + 1) * kRowsPerTask));
 }
 
 void DequantizeInt4RowsScalar(const Int4Weights& w, float* out, int64_t r0, int64_t r1) {

@@ -5,7 +5,7 @@
 // kernels by at most sum_c |W[r,c]| * dx(c) / 2 (dx = the block's x step), which the tests
 // check as a bound.
 //
-// Activation layout (made once per call by QuantizeActivations in linear_q8_cpu.cc): per
+// Activation layout (made once per call by QuantizeActivations in linear_int8_cpu.cc, Q8Layout::kEvenOdd32 for int4): per
 // block of 32 columns, int8 codes; for int4 the block's even columns first, then the odd
 // ones, to match the packed bytes (low nibble = even column), so one 16-byte load of weights
 // split into low and high nibbles lines up with one 32-byte load of x.
@@ -21,68 +21,98 @@ namespace {
 
 inline __m256i Ones16() { return _mm256_set1_epi16(1); }
 
-template <int MT>
+// Weight rows r..r+R-1 times x rows m0..m0+MT-1: each block of x is loaded once for R rows,
+// and the R * MT accumulators are independent FMA chains.
+template <int R, int MT>
 void Int4Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
-  const uint8_t* q = w.q + r * (w.in_padded / 2);
-  const int64_t ng = w.groups(), bpg = w.group / 32, nb = xa.blocks;
+  const int64_t row_bytes = w.in_padded / 2, ng = w.groups(), bpg = w.group / 32, nb = xa.blocks;
   const __m128i low = _mm_set1_epi8(0x0F);
-  // One accumulator per row of x over the whole weight row: each block's integer dot is
-  // scaled by (group scale * block scale) as it is added; the zero-point term is scalar.
-  __m256 acc[MT];
-  float corr[MT];
-  for (int t = 0; t < MT; ++t) {
-    acc[t] = _mm256_setzero_ps();
-    corr[t] = 0;
-  }
+  // One accumulator per (weight row, row of x) over the whole weight row: each block's
+  // integer dot is scaled by (group scale * block scale) as it is added; the zero-point term
+  // is scalar.
+  __m256 acc[R][MT];
+  float corr[R][MT];
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < MT; ++t) {
+      acc[i][t] = _mm256_setzero_ps();
+      corr[i][t] = 0;
+    }
   for (int64_t k = 0; k < ng; ++k) {
-    const float s = w.scales[r * ng + k];
-    const float sz = s * static_cast<float>(w.zeros[r * ng + k]);
-    for (int t = 0; t < MT; ++t) corr[t] += sz * xa.group_sum[(m0 + t) * ng + k];
+    float s[R];
+    for (int i = 0; i < R; ++i) {
+      s[i] = w.scales[(r + i) * ng + k];
+      const float sz = s[i] * static_cast<float>(w.zeros[(r + i) * ng + k]);
+      for (int t = 0; t < MT; ++t) corr[i][t] += sz * xa.group_sum[(m0 + t) * ng + k];
+    }
     for (int64_t b = k * bpg; b < (k + 1) * bpg; ++b) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q + b * 16));
-      const __m256i wq = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_and_si128(v, low));
+      __m256i wq[R];
+      for (int i = 0; i < R; ++i) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w.q + (r + i) * row_bytes + b * 16));
+        wq[i] = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), low), _mm_and_si128(v, low));
+      }
       for (int t = 0; t < MT; ++t) {
         const int64_t row = (m0 + t) * nb + b;
         const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.q.data() + row * 32));
-        const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wq, xq), Ones16());
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(s * xa.scale[row]), acc[t]);
+        const float xs = xa.scale[row];
+        for (int i = 0; i < R; ++i) {
+          const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wq[i], xq), Ones16());
+          acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(s[i] * xs), acc[i][t]);
+        }
       }
     }
   }
-  for (int t = 0; t < MT; ++t) y[(m0 + t) * w.out + r] = HorizontalSum(acc[t]) - corr[t] + (bias ? bias[r] : 0.f);
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < MT; ++t)
+      y[(m0 + t) * w.out + r + i] = HorizontalSum(acc[i][t]) - corr[i][t] + (bias ? bias[r + i] : 0.f);
 }
 
-template <int MT>
+template <int R, int MT>
 void Int8Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
-  const int8_t* q = w.q + r * w.in;
   const int64_t nb = xa.blocks, full = w.in / 32;
-  __m256 acc[MT];
-  for (int t = 0; t < MT; ++t) acc[t] = _mm256_setzero_ps();
+  __m256 acc[R][MT];
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < MT; ++t) acc[i][t] = _mm256_setzero_ps();
   for (int64_t b = 0; b < full; ++b) {
-    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + b * 32));
-    const __m256i wabs = _mm256_sign_epi8(wq, wq);
+    __m256i wq[R], wabs[R];
+    for (int i = 0; i < R; ++i) {
+      wq[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w.q + (r + i) * w.in + b * 32));
+      wabs[i] = _mm256_sign_epi8(wq[i], wq[i]);
+    }
     for (int t = 0; t < MT; ++t) {
       const int64_t row = (m0 + t) * nb + b;
       const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xa.q.data() + row * 32));
-      // |w| * (x * sign(w)) = w * x, with the unsigned operand first as maddubs needs.
-      const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, _mm256_sign_epi8(xq, wq)), Ones16());
-      acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(xa.scale[row]), acc[t]);
+      const __m256 xs = _mm256_set1_ps(xa.scale[row]);
+      for (int i = 0; i < R; ++i) {
+        // |w| * (x * sign(w)) = w * x, with the unsigned operand first as maddubs needs.
+        const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(wabs[i], _mm256_sign_epi8(xq, wq[i])), Ones16());
+        acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), xs, acc[i][t]);
+      }
     }
   }
-  for (int t = 0; t < MT; ++t) {
-    float sum = HorizontalSum(acc[t]);
-    if (full < nb) {  // the last, partial block: scalar over its real columns
-      const int64_t row = (m0 + t) * nb + full;
-      int32_t part = 0;
-      for (int64_t c = full * 32; c < w.in; ++c) part += q[c] * xa.q[row * 32 + (c - full * 32)];
-      sum += static_cast<float>(part) * xa.scale[row];
+  for (int i = 0; i < R; ++i)
+    for (int t = 0; t < MT; ++t) {
+      const int8_t* q = w.q + (r + i) * w.in;
+      float sum = HorizontalSum(acc[i][t]);
+      if (full < nb) {  // the last, partial block: scalar over its real columns
+        const int64_t row = (m0 + t) * nb + full;
+        int32_t part = 0;
+        for (int64_t c = full * 32; c < w.in; ++c) part += q[c] * xa.q[row * 32 + (c - full * 32)];
+        sum += static_cast<float>(part) * xa.scale[row];
+      }
+      y[(m0 + t) * w.out + r + i] = sum * w.scales[r + i] + (bias ? bias[r + i] : 0.f);
     }
-    y[(m0 + t) * w.out + r] = sum * w.scales[r] + (bias ? bias[r] : 0.f);
-  }
 }
 
-template <typename W, typename F>
-void Rows(int64_t m, int64_t r0, int64_t r1, F&& tile) {
+// M = 1: tiles of 4 weight rows (4 independent chains, one x load per block for all four).
+// M > 1: one weight row by up to 4 rows of x.
+template <typename W, typename Tile1, typename Tile4>
+void Rows(int64_t m, int64_t r0, int64_t r1, Tile1&& tile, Tile4&& tile4) {
+  if (m == 1) {
+    int64_t r = r0;
+    for (; r + 4 <= r1; r += 4) tile4(r);
+    for (; r < r1; ++r) tile(1, r, 0);
+    return;
+  }
   for (int64_t i = 0; i < m; i += 4) {
     const int64_t mt = m - i < 4 ? m - i : 4;
     for (int64_t r = r0; r < r1; ++r) tile(mt, r, i);
@@ -93,26 +123,32 @@ void Rows(int64_t m, int64_t r0, int64_t r1, F&& tile) {
 
 void Int4RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int4Weights& w, const float* bias, float* y,
                     int64_t r0, int64_t r1) {
-  Rows<Int4Weights>(m, r0, r1, [&](int64_t mt, int64_t r, int64_t i) {
-    switch (mt) {
-      case 1: Int4Tile<1>(xa, w, bias, y, r, i); break;
-      case 2: Int4Tile<2>(xa, w, bias, y, r, i); break;
-      case 3: Int4Tile<3>(xa, w, bias, y, r, i); break;
-      default: Int4Tile<4>(xa, w, bias, y, r, i); break;
-    }
-  });
+  Rows<Int4Weights>(
+      m, r0, r1,
+      [&](int64_t mt, int64_t r, int64_t i) {
+        switch (mt) {
+          case 1: Int4Tile<1, 1>(xa, w, bias, y, r, i); break;
+          case 2: Int4Tile<1, 2>(xa, w, bias, y, r, i); break;
+          case 3: Int4Tile<1, 3>(xa, w, bias, y, r, i); break;
+          default: Int4Tile<1, 4>(xa, w, bias, y, r, i); break;
+        }
+      },
+      [&](int64_t r) { Int4Tile<4, 1>(xa, w, bias, y, r, 0); });
 }
 
 void Int8RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int8Weights& w, const float* bias, float* y,
                     int64_t r0, int64_t r1) {
-  Rows<Int8Weights>(m, r0, r1, [&](int64_t mt, int64_t r, int64_t i) {
-    switch (mt) {
-      case 1: Int8Tile<1>(xa, w, bias, y, r, i); break;
-      case 2: Int8Tile<2>(xa, w, bias, y, r, i); break;
-      case 3: Int8Tile<3>(xa, w, bias, y, r, i); break;
-      default: Int8Tile<4>(xa, w, bias, y, r, i); break;
-    }
-  });
+  Rows<Int8Weights>(
+      m, r0, r1,
+      [&](int64_t mt, int64_t r, int64_t i) {
+        switch (mt) {
+          case 1: Int8Tile<1, 1>(xa, w, bias, y, r, i); break;
+          case 2: Int8Tile<1, 2>(xa, w, bias, y, r, i); break;
+          case 3: Int8Tile<1, 3>(xa, w, bias, y, r, i); break;
+          default: Int8Tile<1, 4>(xa, w, bias, y, r, i); break;
+        }
+      },
+      [&](int64_t r) { Int8Tile<4, 1>(xa, w, bias, y, r, 0); });
 }
 
 }  // namespace augur::qkernels

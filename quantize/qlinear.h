@@ -18,11 +18,15 @@ at::Tensor QuantizedLinear(const at::Tensor& x, const QuantizedWeight& w, const 
 
 // On the CPU, a call with kAuto and at least DequantGemmMinRows() rows of x dequantizes the
 // weight (DequantizeInt8Cpu / DequantizeInt4Cpu) and runs fp32 at::linear: the row-tiled
-// kernels read the weight once per 4 rows, MKL's GEMM reuses it far better, so past a few rows
-// (verification, prefill) the dequantize cost is repaid (bench/quant_linear, docs/PERF.md).
-// An explicit kernel always runs that kernel. 0 = never. Default: kDequantGemmMinRows, or
-// AUGUR_QUANT_DEQUANT_MIN_ROWS=N (read once).
+// kernels read the weight once per 4 rows of x, MKL's GEMM reuses it far better, so past a few
+// rows (verification, prefill) the dequantize cost is repaid (bench/quant_linear, docs/PERF.md).
+// The default depends on the kernel kAuto runs: kDequantGemmMinRowsVnni with the AVX-512
+// VNNI kernels (they beat dequant+GEMM at M = 8 on every benched shape and at 16 on most), else
+// kDequantGemmMinRows. AUGUR_QUANT_DEQUANT_MIN_ROWS=N (read once) or SetDequantGemmMinRows(N)
+// fixes it; 0 = never, a negative N = back to the kernel's default. An explicit kernel always
+// runs that kernel.
 inline constexpr int64_t kDequantGemmMinRows = 8;
+inline constexpr int64_t kDequantGemmMinRowsVnni = 17;
 int64_t DequantGemmMinRows();
 void SetDequantGemmMinRows(int64_t m);
 // That route on its own, for any M: x float32 [M, in] contiguous on the CPU.

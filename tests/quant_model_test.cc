@@ -114,13 +114,17 @@ TEST(QuantModel, Q8KernelsStayCloseToDequantizedModel) {
   const at::Tensor fp32 = m->logits(ids);
   InstallQuantized(m, Rtn(m, QuantScheme{4, 32}, false));
   const at::Tensor exact = m->logits(ids);
-  qkernels::SetDefaultCpuKernel(qkernels::CpuKernel::kAvx2Q8);
-  const at::Tensor q8 = m->logits(ids);
+  std::vector<qkernels::CpuKernel> kernels = {qkernels::CpuKernel::kAvx2Q8};
+  if (qkernels::Avx512VnniAvailable()) kernels.push_back(qkernels::CpuKernel::kAvx512Vnni);
+  for (const qkernels::CpuKernel k : kernels) {
+    qkernels::SetDefaultCpuKernel(k);
+    const at::Tensor q8 = m->logits(ids);
+    // Activation rounding moves the logits far less than weight quantization did.
+    const double d_q8 = (q8 - exact).abs().max().item<double>(), d_w = (exact - fp32).abs().max().item<double>();
+    EXPECT_GT(d_q8, 0.0) << qkernels::CpuKernelName(k);
+    EXPECT_LT(d_q8, 0.25 * d_w) << qkernels::CpuKernelName(k) << " q8 " << d_q8 << " weights " << d_w;
+  }
   qkernels::SetDefaultCpuKernel(qkernels::CpuKernel::kAvx2);
-  // Activation rounding moves the logits far less than weight quantization did.
-  const double d_q8 = (q8 - exact).abs().max().item<double>(), d_w = (exact - fp32).abs().max().item<double>();
-  EXPECT_GT(d_q8, 0.0);
-  EXPECT_LT(d_q8, 0.25 * d_w) << "q8 " << d_q8 << " weights " << d_w;
   SetDequantGemmMinRows(min_rows);
 }
 
