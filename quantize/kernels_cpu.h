@@ -45,7 +45,7 @@ const char* CpuKernelName(CpuKernel k);  // "auto", "scalar", "avx2", "avx2-q8",
 // SetDefaultCpuKernel overrides it. A kernel the CPU cannot run falls back: kAvx512Vnni to
 // kAvx2Q8, AVX2 kernels to kScalar.
 CpuKernel DefaultCpuKernel();
-void SetDefaultCpuKernel(CpuKernel k);
+void SetDefaultCpuKernel(CpuKernel k);  // kAuto: back to the automatic choice (and the env)
 // The kernel a call with `k` runs: kAuto resolved, and the fallbacks above applied.
 CpuKernel ResolveCpuKernel(CpuKernel k);
 

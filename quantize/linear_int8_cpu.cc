@@ -59,7 +59,9 @@ CpuKernel DefaultCpuKernel() {
   return static_cast<CpuKernel>(k);
 }
 
-void SetDefaultCpuKernel(CpuKernel k) { g_default.store(static_cast<int>(k)); }
+void SetDefaultCpuKernel(CpuKernel k) {  // kAuto: back to the automatic choice
+  g_default.store(k == CpuKernel::kAuto ? -1 : static_cast<int>(k));
+}
 
 CpuKernel ResolveCpuKernel(CpuKernel k) {
   if (k == CpuKernel::kAuto) k = DefaultCpuKernel();

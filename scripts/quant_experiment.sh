@@ -99,13 +99,19 @@ measure() {
   [ "$ALPHA_ONLY" = 1 ] && return 0
   if [ "$FORCE" = 1 ] || [ ! -f "$d/report/report.json" ]; then
     local specs=()
+    # Every variant on the default (native) CPU engine, and fp32 on LibTorch too for reference.
     for i in "${!names[@]}"; do specs+=(--drafter "$kind:${dirs[$i]}"); done
+    specs+=(--drafter "$kind:$src,engine=torch")
     run "$AUGUR" eval --target "$TARGET" "${specs[@]}" --prompts "$CORPUS" --split valid --num-prompts "$NUM_PROMPTS" \
       --prompt-len "$PROMPT_LEN" --max-new "$MAX_NEW" --gamma "$GAMMA" --temperature 0 --threads "$THREADS" --check \
       --report "$d/report"
   fi
   if [ "$FORCE" = 1 ] || [ ! -s "$d/draft_step.json" ]; then
-    run "$BENCH" --model "$src" --schemes int8,int4-g32,int4-g128 --threads "$THREADS" --json "$d/draft_step.json"
+    # AR: one token per step; NAT: one forward of the uncached real tokens (~2) + gamma-1 mask slots.
+    local rows=1
+    [ "$kind" = nat ] && rows=$(($(meta "$src" gamma) + 2))
+    run "$BENCH" --model "$src" --schemes int8,int4-g32,int4-g128 --engines torch,native --new "$rows" \
+      --threads "$THREADS" --json "$d/draft_step.json"
   fi
   printf '%s\n' "${names[@]}" > "$d/variants.txt"
   printf '%s\n' "${dirs[@]}" > "$d/dirs.txt"
@@ -157,6 +163,8 @@ print(f"scripts/quant_experiment.sh: held-out alpha = `augur distill ar|nat --ev
       f"tau / speedup / draft time = one `augur eval` per drafter over all its variants (greedy, gamma {gamma}, "
       f"{num_prompts} held-out corpus prompts x {max_new} new tokens, --check passed); draft ms/round = the "
       f"drafter's wall time per speculation round in that eval (AR: gamma one-token steps; NAT: one forward). "
+      f"Every drafter runs on the native CPU engine (quantize/native_llama.h) except 'fp32-torch', the same fp32 "
+      f"drafter on LibTorch; 'vs fp32' compares with fp32 on the native engine. "
       f"QAT = `--qat int4-g32`, {qat_steps} steps at lr {qat_lr} continued from the fp32 drafter, exported from "
       f"its best checkpoint. Sizes are the safetensors files; embeddings stay fp32, the head too except in 'int4-g32-head' "
       f"(augur quantize --keep-head no).\n")
@@ -174,14 +182,17 @@ for kind, src in kinds:
     print("| variant | file MB | held-out alpha | eval alpha | tau | tau vs fp32 | speedup | draft ms/round | draft time vs fp32 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = {}
-    for name, path in zip(names, dirs):
-        r = runs.get(path)
-        a = figures(os.path.join(d, name + ".alpha")).get("alpha")
+    # fp32-torch: the fp32 drafter on the LibTorch engine (same weights, so the same alpha).
+    for name, path, spec in list(zip(names, dirs, dirs)) + [("fp32-torch", dirs[0], dirs[0] + ",engine=torch")]:
+        r = runs.get(spec)
+        if r is None and name == "fp32-torch":
+            continue  # a report made before the engines existed
+        a = figures(os.path.join(d, ("fp32" if name == "fp32-torch" else name) + ".alpha")).get("alpha")
         s = r["summary"] if r else None
         per_round = s["draft_s"] / max(s["rounds_with_draft"], 1) * 1e3 if s else None
         rows[name] = dict(mb=size(path) / 1e6, alpha=a, eval_alpha=s and s["alpha"], tau=s and s["tau"],
                           speedup=r and r["speedup"], ms=per_round)
-    base = rows["fp32"]
+    base = rows["fp32"]  # the native engine, like every quantized row
     for name, v in rows.items():
         tau_rel = v["tau"] / base["tau"] if v["tau"] and base["tau"] else None
         ms_rel = v["ms"] / base["ms"] if v["ms"] and base["ms"] else None
@@ -192,20 +203,28 @@ for kind, src in kinds:
               f"{f(ms_rel, '%.2fx')} |")
     step = os.path.join(d, "draft_step.json")
     if os.path.exists(step):
-        print("\nOne-token decode step (bench/quant_draft_step, warm cache of 64 tokens, RTN weights; GPTQ and QAT "
-              "run the same kernels as RTN of their scheme):\n")
-        print("| variant | linears MB | us/step | speedup vs fp32 |\n|---|---:|---:|---:|")
+        print("\nDraft step (bench/quant_draft_step: AR one token, NAT one forward of gamma + 2 rows, warm cache of "
+              "64 tokens, RTN weights; GPTQ and QAT run the same kernels as RTN of their scheme):\n")
+        print("| variant | engine | linears MB | us/step | vs fp32 torch | vs fp32 same engine |\n|---|---|---:|---:|---:|---:|")
         for v in json.load(open(step)):
-            print(f"| {v['variant']} | {v['bytes'] / 1e6:.3f} | {v['us_per_step']:.1f} | {v['speedup_vs_fp32']:.2f}x |")
-    int4 = {k: v for k, v in rows.items() if k != "fp32" and k != "int8" and v["tau_rel"] is not None}
+            print(f"| {v['variant']} | {v.get('engine', 'torch')} | {v['bytes'] / 1e6:.3f} | {v['us_per_step']:.1f} | "
+                  f"{v.get('speedup_vs_fp32_torch', v.get('speedup_vs_fp32', 0)):.2f}x | "
+                  f"{v.get('speedup_vs_fp32_same_engine', v.get('speedup_vs_fp32', 0)):.2f}x |")
+    int4 = {k: v for k, v in rows.items() if k.startswith(("int4", "qat")) and v["tau_rel"] is not None}
     keep = [k for k, v in int4.items() if v["tau_rel"] >= 0.98]
     halve = [k for k, v in int4.items() if v["ms_rel"] is not None and v["ms_rel"] <= 0.5]
     both = [k for k in keep if k in halve]
+    torch_ms = rows.get("fp32-torch", {}).get("ms")
+    vs_torch = ""
+    if torch_ms:
+        best = min((v["ms"] / torch_ms for v in int4.values() if v["ms"]), default=float("nan"))
+        vs_torch = (f" Against the fp32 drafter on LibTorch (the engine before the native one) the best int4 "
+                    f"variant takes {best:.2f}x of its time per round.")
     verdicts.append(
         f"- {kind.upper()}: int4 variants keeping >= 98% of fp32 tau: {', '.join(keep) or 'none'}; halving the "
-        f"drafter's time per round: {', '.join(halve) or 'none'} (best "
+        f"drafter's time per round against fp32 on the same engine: {', '.join(halve) or 'none'} (best "
         f"{min((v['ms_rel'] for v in int4.values() if v['ms_rel']), default=float('nan')):.2f}x of fp32); "
-        f"both: **{'yes (' + ', '.join(both) + ')' if both else 'no'}**.")
+        f"both: **{'yes (' + ', '.join(both) + ')' if both else 'no'}**.{vs_torch}")
     print()
 print("Aim (issue 5): int4 keeps >= 98% of fp32 tau and cuts draft latency at least in half.\n")
 print("\n".join(verdicts))

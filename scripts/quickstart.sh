@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The main job on the embedded default corpus (the machine's Python standard library):
 # set up, build, train a tokenizer, build the token store, train the target-s model,
-# generate from it, make teacher data, distill an AR and a NAT drafter from it, build an
-# n-gram datastore, and evaluate every drafter (alone and all together as a token tree)
-# against the target with `augur eval`, ending with a report (report.json, report.md, PNG
-# plots) in $RUN_DIR/report.
+# generate from it, make teacher data, distill an AR and a NAT drafter from it, quantize the
+# AR drafter to int4, build an n-gram datastore, and evaluate every drafter (alone and all
+# together as a token tree) against the target with `augur eval`, ending with a report
+# (report.json, report.md, PNG plots) in $RUN_DIR/report.
 #
 #   scripts/quickstart.sh            # full run (~30 min of target training on 2 cores)
 #   STEPS=200 scripts/quickstart.sh  # a quick smoke run
@@ -26,7 +26,7 @@ TEACHER_PROMPTS=${TEACHER_PROMPTS:-400}   # target continuations for distillatio
 DISTILL_STEPS=${DISTILL_STEPS:-400}       # optimizer steps per drafter (16 x 128 tokens each)
 mkdir -p "$RUN"
 
-STAGES=(tokenizer store target generate teacher drafter_ar drafter_nat datastore eval)
+STAGES=(tokenizer store target generate teacher drafter_ar drafter_nat quantize datastore eval)
 
 stage_tokenizer() {
   [ -f "$RUN/tokenizer/tokenizer.model" ] && return 0
@@ -83,6 +83,18 @@ distill_stage() {  # distill_stage ar|nat OUT FLAGS...
 stage_drafter_ar() { distill_stage ar "$RUN/drafter-ar" --loss fkl; }
 stage_drafter_nat() { distill_stage nat "$RUN/drafter-nat" --gamma 4; }
 
+# The AR drafter's best checkpoint quantized (weight-only int4, groups of 128, head included;
+# docs/RESULTS.md "Quantized drafters"): a quarter of the bytes, run by the native engine's
+# int4 kernels. QUANT_FLAGS changes the scheme, e.g. "--scheme int8".
+stage_quantize() {
+  local src="$RUN/drafter-ar/best" out="$RUN/drafter-ar-int4"
+  [ -f "$out/augur.json" ] && return 0
+  [ -f "$src/augur.json" ] || src="$RUN/drafter-ar"
+  echo "== quantize the AR drafter -> $out"
+  # shellcheck disable=SC2086
+  $AUGUR quantize --model "$src" ${QUANT_FLAGS:---scheme int4 --group 128 --keep-head no} --out "$out"
+}
+
 stage_datastore() {
   [ -f "$RUN/datastore.h5" ] && return 0
   echo "== n-gram datastore (retrieval drafter) over the train split"
@@ -92,12 +104,14 @@ stage_datastore() {
 # The drafters to evaluate: prompt lookup always; every finished drafter checkpoint in the
 # run directory ($RUN/drafter-*/ with a config.json), as ar: or nat: by its augur.json kind;
 # the n-gram datastore when built.
+# With "fp32", quantized drafters are left out (the tree takes each model drafter once).
 eval_drafters_single() {
   echo "prompt-lookup"
   [ -f "$RUN/datastore.h5" ] && echo "ngram:$RUN/datastore.h5"
   local d kind
   for d in "$RUN"/drafter-*/; do
     [ -f "$d/config.json" ] || continue
+    [ "${1:-}" = fp32 ] && grep -q '"quantization"' "$d/augur.json" 2>/dev/null && continue
     d=${d%/}
     kind="ar"
     grep -q '"nat-drafter"' "$d/augur.json" 2>/dev/null && kind=nat
@@ -108,7 +122,7 @@ eval_drafters_single() {
 # Each drafter alone, then all of them at once as one token tree (A+B+...).
 eval_drafters() {
   eval_drafters_single
-  [ "$(eval_drafters_single | wc -l)" -gt 1 ] && eval_drafters_single | paste -sd+
+  [ "$(eval_drafters_single fp32 | wc -l)" -gt 1 ] && eval_drafters_single fp32 | paste -sd+
   return 0
 }
 
