@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Issue 5's results: does a quantized drafter stay as accurate and get faster? For an AR and a
-# NAT drafter: fp32, int8 RTN, int4 RTN g32 and g128 (and g32 with the head in int4 too),
-# int4 GPTQ g32 (calibration from the
-# corpus) and int4-g32 QAT (a short `augur distill ar|nat --qat int4-g32` continued from the
-# fp32 drafter at a lower lr). Per variant: file size, held-out alpha on the teacher store
-# (`augur distill ar|nat --eval-only`, the held-out sequences the drafters were trained
-# without), tau and end-to-end speedup from one `augur eval` per drafter (greedy, gamma 4,
-# held-out corpus prompts, --check), the drafter's wall time per round in that eval, and the
-# one-token decode step of bench/quant_draft_step (fp32 vs int8 / int4 RTN kernels). A table
+# NAT drafter: fp32, int8 RTN, int4 RTN g32 and g128 (each also with the head in int4), int4
+# GPTQ g32 (calibration from the corpus) and int4-g32 QAT (a short `augur distill ar|nat
+# --qat int4-g32` continued from the fp32 drafter at a lower lr). Per variant: file size,
+# held-out alpha on the teacher store (`augur distill ar|nat --eval-only`, the held-out
+# sequences the drafters were trained without), tau and end-to-end speedup from one `augur
+# eval` per drafter (greedy, gamma 4, held-out corpus prompts, --check; every variant on the
+# native CPU engine, fp32 also on LibTorch), the drafter's wall time per round in that eval,
+# and the draft step of bench/quant_draft_step (fp32 vs int8 / int4 RTN, both engines). A table
 # is appended to docs/RESULTS.md with the commands, the machine and the date.
 #
 #   scripts/quant_experiment.sh [AR_DIR] [NAT_DIR]
@@ -67,6 +67,8 @@ variants() {
   # The head (tied to the embedding in draft-xs) is most of a small drafter's weights: also int4 there.
   [ -f "$d/int4-g32-head/augur.json" ] || run "$AUGUR" quantize "${q[@]}" --scheme int4 --group 32 --keep-head no \
     --out "$d/int4-g32-head"
+  [ -f "$d/int4-g128-head/augur.json" ] || run "$AUGUR" quantize "${q[@]}" --scheme int4 --group 128 --keep-head no \
+    --out "$d/int4-g128-head"
   [ -f "$d/int4-g32-gptq/augur.json" ] || run "$AUGUR" quantize "${q[@]}" --scheme int4 --group 32 --method gptq \
     --calib "$CORPUS" --calib-samples "$CALIB_SAMPLES" --out "$d/int4-g32-gptq"
   # QAT: continued from the fp32 drafter; <out>/quantized is the exported int4-g32 drafter.
@@ -84,8 +86,9 @@ variants() {
 # measure KIND SRC: held-out alpha per variant, one augur eval over all variants, the decode bench.
 measure() {
   local kind=$1 src=$2 d=$EXP/$1
-  local names=(fp32 int8 int4-g32 int4-g128 int4-g32-head int4-g32-gptq qat-int4-g32)
-  local dirs=("$src" "$d/int8" "$d/int4-g32" "$d/int4-g128" "$d/int4-g32-head" "$d/int4-g32-gptq" "$d/qat-int4-g32/quantized")
+  local names=(fp32 int8 int4-g32 int4-g128 int4-g32-head int4-g128-head int4-g32-gptq qat-int4-g32)
+  local dirs=("$src" "$d/int8" "$d/int4-g32" "$d/int4-g128" "$d/int4-g32-head" "$d/int4-g128-head" "$d/int4-g32-gptq"
+              "$d/qat-int4-g32/quantized")
   local extra=()
   [ "$kind" = nat ] && extra=(--gamma "$(meta "$src" gamma)" --mask-id "$(meta "$src" mask_token_id)")
   for i in "${!names[@]}"; do
@@ -166,7 +169,7 @@ print(f"scripts/quant_experiment.sh: held-out alpha = `augur distill ar|nat --ev
       f"Every drafter runs on the native CPU engine (quantize/native_llama.h) except 'fp32-torch', the same fp32 "
       f"drafter on LibTorch; 'vs fp32' compares with fp32 on the native engine. "
       f"QAT = `--qat int4-g32`, {qat_steps} steps at lr {qat_lr} continued from the fp32 drafter, exported from "
-      f"its best checkpoint. Sizes are the safetensors files; embeddings stay fp32, the head too except in 'int4-g32-head' "
+      f"its best checkpoint. Sizes are the safetensors files; embeddings stay fp32, the head too except in the '-head' variants "
       f"(augur quantize --keep-head no).\n")
 verdicts = []
 for kind, src in kinds:
