@@ -19,10 +19,11 @@
 
 #include "core/config.h"
 #include "core/model.h"
+#include "bench/bench_util.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using augur::bench::Clock;
 
 int Usage(const char* msg) {
   std::fprintf(stderr,
@@ -32,10 +33,7 @@ int Usage(const char* msg) {
   return 2;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
+using augur::bench::Median;
 
 }  // namespace
 

@@ -20,15 +20,13 @@
 #include "core/model.h"
 #include "eval/ar_drafter.h"
 #include "eval/nat_drafter.h"
+#include "bench/bench_util.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using augur::bench::Clock;
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
+using augur::bench::Median;
 
 // Median milliseconds per Propose over `iters` rounds after 3 warm-up rounds.
 double TimePropose(augur::Drafter& d, int64_t context_len, int64_t gamma, int64_t iters, int64_t vocab) {

@@ -22,10 +22,11 @@
 #include <nlohmann/json.hpp>
 
 #include "quantize/qlinear.h"
+#include "bench/bench_util.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using augur::bench::Clock;
 using augur::QuantizedWeight;
 using augur::QuantScheme;
 using augur::qkernels::CpuKernel;
@@ -38,10 +39,7 @@ int Usage(const char* msg) {
   return 2;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
+using augur::bench::Median;
 
 struct Variant {
   std::string name;
