@@ -186,7 +186,9 @@ for kind, src in kinds:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = {}
     # fp32-torch: the fp32 drafter on the LibTorch engine (same weights, so the same alpha).
-    for name, path, spec in list(zip(names, dirs, dirs)) + [("fp32-torch", dirs[0], dirs[0] + ",engine=torch")]:
+    variants = [(name, path, path) for name, path in zip(names, dirs)]  # (row, checkpoint, eval spec)
+    variants.append(("fp32-torch", dirs[0], dirs[0] + ",engine=torch"))
+    for name, path, spec in variants:
         r = runs.get(spec)
         if r is None and name == "fp32-torch":
             continue  # a report made before the engines existed

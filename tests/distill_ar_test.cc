@@ -24,6 +24,7 @@
 #include "train/optimizer.h"
 #include "train/schedule.h"
 #include "train/trainer.h"
+#include "tests/tiny_model.h"
 
 namespace augur::distill {
 namespace {
@@ -128,17 +129,6 @@ class DistillArTest : public ::testing::Test {
     o.train.progress = false;
     o.train.seed = 3;
     return o;
-  }
-
-  // Largest absolute difference between two checkpoints' parameters.
-  static double MaxDiff(const std::string& a, const std::string& b) {
-    auto ca = LoadCheckpoint(a), cb = LoadCheckpoint(b);
-    EXPECT_TRUE(ca.ok() && cb.ok());
-    double d = 0;
-    const auto pb = cb->model->named_parameters();
-    for (const auto& p : ca->model->named_parameters())
-      d = std::max(d, (p.value() - pb[p.key()]).abs().max().item<double>());
-    return d;
   }
 
   TempDir dir_;
@@ -329,11 +319,11 @@ TEST_F(DistillArTest, ResumeEqualsAnUninterruptedRunOffPolicyAndMix) {
     ASSERT_TRUE(second.ok()) << second.status();
     EXPECT_EQ(second->start_step, 3);
     EXPECT_EQ(second->steps, 6);
-    EXPECT_LT(MaxDiff(full.train.out_dir, half.train.out_dir), 1e-6) << name;
-    EXPECT_LT(MaxDiff(full.train.out_dir + "/best", half.train.out_dir + "/best"), 1e-6) << name;
+    EXPECT_LT(tiny::MaxParamDiff(full.train.out_dir, half.train.out_dir), 1e-6) << name;
+    EXPECT_LT(tiny::MaxParamDiff(full.train.out_dir + "/best", half.train.out_dir + "/best"), 1e-6) << name;
   }
   // lambda 0.5 over 6 steps drew on-policy steps (seed 3): the mix run is not the off-policy run.
-  const double mix_vs_off = MaxDiff(dir_.sub("off_full"), dir_.sub("mix_full"));
+  const double mix_vs_off = tiny::MaxParamDiff(dir_.sub("off_full"), dir_.sub("mix_full"));
   std::printf("max |mix - off| weight difference: %.3g\n", mix_vs_off);
   EXPECT_GT(mix_vs_off, 1e-4);
 

@@ -23,17 +23,12 @@
 #include "quantize/fake_quant.h"
 #include "quantize/kernels_cpu.h"
 #include "quantize/qmodel.h"
+#include "tests/tiny_model.h"
+#include "tests/exact_kernels.h"
 
 namespace augur::distill {
 namespace {
 
-// The 1e-4 comparisons need the exact-float kernels; the default int8-activation kernel
-// (avx2-q8) is checked against its own bound in quant_kernel_test.
-struct ExactKernels : ::testing::Environment {
-  void SetUp() override {
-    qkernels::SetDefaultCpuKernel(qkernels::Avx2Available() ? qkernels::CpuKernel::kAvx2 : qkernels::CpuKernel::kScalar);
-  }
-};
 [[maybe_unused]] const auto* const kExact = ::testing::AddGlobalTestEnvironment(new ExactKernels);
 
 constexpr char kTok[] = "tok-Q-0123456789abcdef";
@@ -146,16 +141,6 @@ class DistillQat : public ::testing::Test {
     return {(real - fake).abs().max().item<double>(), (fake - fp32).abs().max().item<double>()};
   }
 
-  static double MaxWeightDiff(const std::string& a, const std::string& b) {
-    auto ca = LoadCheckpoint(a), cb = LoadCheckpoint(b);
-    EXPECT_TRUE(ca.ok() && cb.ok());
-    double d = 0;
-    const auto pb = cb->model->named_parameters();
-    for (const auto& p : ca->model->named_parameters())
-      d = std::max(d, (p.value() - pb[p.key()]).abs().max().item<double>());
-    return d;
-  }
-
   static std::string root_;
 };
 std::string DistillQat::root_;
@@ -216,7 +201,7 @@ TEST_F(DistillQat, QatTrainsThroughFakeQuantResumesExactlyAndKeepsItsScheme) {
   ASSERT_TRUE(DistillAr(Ar("plain", "", 4)).ok());
   ASSERT_TRUE(DistillAr(Ar("full", "int8", 4)).ok());
   // Same data, init and schedule: only the fake-quant forward differs.
-  const double qat_vs_plain = MaxWeightDiff(root_ + "/plain", root_ + "/full");
+  const double qat_vs_plain = tiny::MaxParamDiff(root_ + "/plain", root_ + "/full");
   std::printf("max |qat - plain| weight difference: %.3g\n", qat_vs_plain);
   EXPECT_GT(qat_vs_plain, 1e-5);
 
@@ -228,8 +213,8 @@ TEST_F(DistillQat, QatTrainsThroughFakeQuantResumesExactlyAndKeepsItsScheme) {
   auto second = DistillAr(half);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->start_step, 2);
-  EXPECT_LT(MaxWeightDiff(root_ + "/full", root_ + "/half"), 1e-6);
-  EXPECT_LT(MaxWeightDiff(root_ + "/full/best", root_ + "/half/best"), 1e-6);
+  EXPECT_LT(tiny::MaxParamDiff(root_ + "/full", root_ + "/half"), 1e-6);
+  EXPECT_LT(tiny::MaxParamDiff(root_ + "/full/best", root_ + "/half/best"), 1e-6);
 
   ArDistillOptions changed = Ar("half", "int4-g32", 6);
   changed.train.resume = true;

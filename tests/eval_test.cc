@@ -19,15 +19,7 @@ namespace {
 ModelConfig Tiny(int64_t layers, int64_t hidden) { return tiny::Config(layers, hidden, 61); }
 using tiny::Random;
 
-std::vector<int64_t> Prompt(int64_t n, uint64_t seed) {
-  std::vector<int64_t> p;
-  uint64_t x = seed * 2654435761u + 1;
-  for (int64_t i = 0; i < n; ++i) {
-    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    p.push_back(static_cast<int64_t>((x >> 33) % 61));
-  }
-  return p;
-}
+std::vector<int64_t> Prompt(int64_t n, uint64_t seed) { return tiny::Prompt(n, seed); }
 
 TEST(Speculative, GreedyEqualsTargetGreedy) {
   auto target = Random(Tiny(2, 32), 1, 3.0);

@@ -31,15 +31,7 @@ const bool kOneThread = [] {
   return true;
 }();
 
-std::vector<int64_t> Prompt(int64_t n, uint64_t seed) {
-  std::vector<int64_t> p;
-  uint64_t x = seed * 2654435761u + 1;
-  for (int64_t i = 0; i < n; ++i) {
-    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-    p.push_back(static_cast<int64_t>((x >> 33) % 61));
-  }
-  return p;
-}
+std::vector<int64_t> Prompt(int64_t n, uint64_t seed) { return tiny::Prompt(n, seed); }
 
 SpecOptions Greedy(int64_t gamma, int64_t max_new) {
   SpecOptions so;

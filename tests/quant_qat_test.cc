@@ -8,18 +8,11 @@
 #include "quantize/fake_quant.h"
 #include "quantize/qlinear.h"
 #include "quantize/qmodel.h"
+#include "tests/exact_kernels.h"
 
 namespace augur {
 namespace {
 
-// The 1e-4 comparisons below hold for the float kernels; the int8-activation kernels (the
-// default with AVX2) are checked against their own bound in quant_kernel_test and at the
-// model level in QuantModel.Q8KernelsStayCloseToDequantizedModel.
-struct ExactKernels : ::testing::Environment {
-  void SetUp() override {
-    qkernels::SetDefaultCpuKernel(qkernels::Avx2Available() ? qkernels::CpuKernel::kAvx2 : qkernels::CpuKernel::kScalar);
-  }
-};
 [[maybe_unused]] const auto* const kExact = ::testing::AddGlobalTestEnvironment(new ExactKernels);
 
 TEST(FakeQuant, ForwardIsRtnDequantized) {

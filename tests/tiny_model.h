@@ -1,13 +1,18 @@
-// Tiny random Llama models for the tests: one config builder, one seeded init, random ids.
+// Tiny random Llama models for the tests: one config builder, one seeded init, random ids,
+// and a parameter comparison of two checkpoints.
 // Each test keeps its own sizes; these only remove the copies of the same few lines.
 #pragma once
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <string>
+#include <vector>
 
+#include "core/checkpoint.h"
 #include "core/config.h"
 #include "core/model.h"
 
@@ -49,6 +54,30 @@ inline LlamaModel Random(const ModelConfig& c, uint64_t seed, double scale = 1.0
 inline at::Tensor Ids(int64_t b, int64_t t, int64_t vocab, uint64_t seed) {
   auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   return at::randint(vocab, {b, t}, gen, torch::kInt64);
+}
+
+// n pseudo-random ids in [0, vocab), a pure function of `seed` (an LCG, no torch generator).
+inline std::vector<int64_t> Prompt(int64_t n, uint64_t seed, int64_t vocab = 61) {
+  std::vector<int64_t> p;
+  uint64_t x = seed * 2654435761u + 1;
+  for (int64_t i = 0; i < n; ++i) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    p.push_back(static_cast<int64_t>((x >> 33) % static_cast<uint64_t>(vocab)));
+  }
+  return p;
+}
+
+// Largest absolute difference between the parameters of two checkpoint directories (same
+// config); fails the calling test when either does not load.
+inline double MaxParamDiff(const std::string& a, const std::string& b) {
+  auto ca = LoadCheckpoint(a), cb = LoadCheckpoint(b);
+  EXPECT_TRUE(ca.ok() && cb.ok()) << a << " / " << b;
+  if (!ca.ok() || !cb.ok()) return 1e30;
+  double d = 0;
+  const auto pb = cb->model->named_parameters();
+  for (const auto& p : ca->model->named_parameters())
+    d = std::max(d, (p.value() - pb[p.key()]).abs().max().item<double>());
+  return d;
 }
 
 }  // namespace augur::tiny
