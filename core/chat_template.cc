@@ -119,6 +119,7 @@ std::string Llama3Date(std::string_view text) {
   const size_t at = text.find(key);
   if (at == std::string_view::npos) return "26 Jul 2024";
   const size_t end = text.find('"', at + key.size());
+  if (end == std::string_view::npos) return "26 Jul 2024";
   return std::string(text.substr(at + key.size(), end - at - key.size()));
 }
 
