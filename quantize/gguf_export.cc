@@ -74,6 +74,7 @@ uint32_t LlamaFileType(GgmlType type) {
     case GgmlType::kF16: return 1;
     case GgmlType::kQ4_0: return 2;
     case GgmlType::kQ8_0: return 7;
+    default: break;  // read-only types: export never writes them (IsWritable)
   }
   return 0;
 }

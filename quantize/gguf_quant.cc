@@ -1,8 +1,13 @@
 #include "quantize/gguf_quant.h"
 
+#include <absl/strings/ascii.h>
+#include <absl/strings/str_join.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+
+#include "quantize/gguf_dequant.h"
 
 // The block quantizers must round exactly as ggml's reference C and the gguf package's
 // numpy code do: x * id and the + 8.5 are two float32 roundings. A fused multiply-add
@@ -37,37 +42,69 @@ void PutFp16(uint8_t* p, float f) {
   p[1] = static_cast<uint8_t>(h >> 8);
 }
 
-float GetFp16(const uint8_t* p) { return Fp16ToFp32(static_cast<uint16_t>(p[0] | (p[1] << 8))); }
-
 }  // namespace
 
+const std::vector<GgmlTypeTraits>& GgmlTypeTable() {
+  // Block layouts (ggml-quants.h): gguf_dequant.cc. K-quants: 256-value super-blocks.
+  static const std::vector<GgmlTypeTraits> kTable = {
+      {GgmlType::kF32, "f32", 1, 4, true},
+      {GgmlType::kF16, "f16", 1, 2, true},
+      {GgmlType::kQ4_0, "q4_0", 32, 2 + 16, true},
+      {GgmlType::kQ4_1, "q4_1", 32, 2 + 2 + 16, false},
+      {GgmlType::kQ5_0, "q5_0", 32, 2 + 4 + 16, false},
+      {GgmlType::kQ5_1, "q5_1", 32, 2 + 2 + 4 + 16, false},
+      {GgmlType::kQ8_0, "q8_0", 32, 2 + 32, true},
+      {GgmlType::kQ2_K, "q2_K", 256, 16 + 64 + 2 + 2, false},
+      {GgmlType::kQ3_K, "q3_K", 256, 32 + 64 + 12 + 2, false},
+      {GgmlType::kQ4_K, "q4_K", 256, 2 + 2 + 12 + 128, false},
+      {GgmlType::kQ5_K, "q5_K", 256, 2 + 2 + 12 + 32 + 128, false},
+      {GgmlType::kQ6_K, "q6_K", 256, 128 + 64 + 16 + 2, false},
+      {GgmlType::kBF16, "bf16", 1, 2, false},
+  };
+  return kTable;
+}
+
+const GgmlTypeTraits* FindGgmlType(uint32_t value) {
+  for (const auto& row : GgmlTypeTable())
+    if (static_cast<uint32_t>(row.type) == value) return &row;
+  return nullptr;
+}
+
+const GgmlTypeTraits& GgmlTypeInfo(GgmlType t) {
+  const GgmlTypeTraits* row = FindGgmlType(static_cast<uint32_t>(t));
+  AUGUR_CHECK(row != nullptr, "GgmlType ", static_cast<uint32_t>(t), " is not in the type table");
+  return *row;
+}
+
 std::string GgmlTypeName(GgmlType t) {
-  switch (t) {
-    case GgmlType::kF32: return "f32";
-    case GgmlType::kF16: return "f16";
-    case GgmlType::kQ4_0: return "q4_0";
-    case GgmlType::kQ8_0: return "q8_0";
-  }
-  return "?";
+  const GgmlTypeTraits* row = FindGgmlType(static_cast<uint32_t>(t));
+  return row ? row->name : "?";
 }
 
 absl::StatusOr<GgmlType> GgmlTypeFromName(std::string_view name) {
-  for (GgmlType t : {GgmlType::kF32, GgmlType::kF16, GgmlType::kQ8_0, GgmlType::kQ4_0})
-    if (GgmlTypeName(t) == name) return t;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown GGUF tensor type '", std::string(name), "' (choose f32, f16, q8_0 or q4_0)"));
+  const std::string lower = absl::AsciiStrToLower(absl::string_view(name.data(), name.size()));
+  std::vector<std::string> writable;
+  const GgmlTypeTraits* read_only = nullptr;
+  for (const auto& row : GgmlTypeTable()) {
+    const bool match = absl::AsciiStrToLower(row.name) == lower;
+    if (match && row.writable) return row.type;
+    if (match) read_only = &row;
+    if (row.writable) writable.push_back(row.name);
+  }
+  const std::string last = writable.back();
+  writable.pop_back();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown GGUF tensor type '", std::string(name), "' (choose ", absl::StrJoin(writable, ", "), " or ", last,
+      read_only ? absl::StrCat("; augur reads ", read_only->name, " but does not write it") : "", ")"));
 }
 
-bool IsBlockType(GgmlType t) { return t == GgmlType::kQ8_0 || t == GgmlType::kQ4_0; }
+bool IsBlockType(GgmlType t) { return GgmlTypeInfo(t).block_size > 1; }
+bool IsWritable(GgmlType t) { return GgmlTypeInfo(t).writable; }
+int64_t BlockSize(GgmlType t) { return GgmlTypeInfo(t).block_size; }
 
 size_t RowBytes(GgmlType t, int64_t n) {
-  switch (t) {
-    case GgmlType::kF32: return static_cast<size_t>(n) * 4;
-    case GgmlType::kF16: return static_cast<size_t>(n) * 2;
-    case GgmlType::kQ8_0: return static_cast<size_t>(n / kQuantBlock) * kQ8_0BlockBytes;
-    case GgmlType::kQ4_0: return static_cast<size_t>(n / kQuantBlock) * kQ4_0BlockBytes;
-  }
-  return 0;
+  const GgmlTypeTraits& row = GgmlTypeInfo(t);
+  return static_cast<size_t>(n / row.block_size) * row.block_bytes;
 }
 
 uint16_t Fp32ToFp16(float f) {
@@ -145,6 +182,7 @@ AUGUR_NO_FP_CONTRACT void QuantizeRowQ4_0(const float* x, int64_t n, uint8_t* ou
 }
 
 void QuantizeRow(GgmlType type, const float* x, int64_t n, std::vector<uint8_t>* out) {
+  AUGUR_CHECK(IsWritable(type), "QuantizeRow: augur does not write ", GgmlTypeName(type));
   const size_t at = out->size();
   out->resize(at + RowBytes(type, n));
   uint8_t* p = out->data() + at;
@@ -157,31 +195,13 @@ void QuantizeRow(GgmlType type, const float* x, int64_t n, std::vector<uint8_t>*
       break;
     case GgmlType::kQ8_0: QuantizeRowQ8_0(x, n, p); break;
     case GgmlType::kQ4_0: QuantizeRowQ4_0(x, n, p); break;
+    default: break;  // not writable (checked above)
   }
 }
 
 void DequantizeRow(GgmlType type, const uint8_t* in, int64_t n, float* y) {
-  switch (type) {
-    case GgmlType::kF32: std::memcpy(y, in, static_cast<size_t>(n) * 4); return;
-    case GgmlType::kF16:
-      for (int64_t i = 0; i < n; ++i) y[i] = GetFp16(in + 2 * i);
-      return;
-    case GgmlType::kQ8_0:
-      for (int64_t b = 0; b < n / kQuantBlock; ++b, in += kQ8_0BlockBytes, y += kQuantBlock) {
-        const float d = GetFp16(in);
-        for (int j = 0; j < kQuantBlock; ++j) y[j] = static_cast<int8_t>(in[2 + j]) * d;
-      }
-      return;
-    case GgmlType::kQ4_0:
-      for (int64_t b = 0; b < n / kQuantBlock; ++b, in += kQ4_0BlockBytes, y += kQuantBlock) {
-        const float d = GetFp16(in);
-        for (int j = 0; j < kQuantBlock / 2; ++j) {
-          y[j] = ((in[2 + j] & 0x0F) - 8) * d;
-          y[j + kQuantBlock / 2] = ((in[2 + j] >> 4) - 8) * d;
-        }
-      }
-      return;
-  }
+  const absl::Status st = DequantizeRows(type, in, RowBytes(type, n), n, y);
+  AUGUR_CHECK(st.ok(), st.message());
 }
 
 }  // namespace augur::gguf

@@ -80,8 +80,8 @@ void GgufWriter::AddTensor(const std::string& name, const std::vector<int64_t>& 
   AUGUR_CHECK(!shape.empty() && shape.size() <= 4, "GGUF tensor ", name, ": rank ", shape.size());
   int64_t rows = 1;
   for (size_t i = 0; i + 1 < shape.size(); ++i) rows *= shape[i];
-  AUGUR_CHECK(!IsBlockType(type) || shape.back() % kQuantBlock == 0, "GGUF tensor ", name,
-              ": row length ", shape.back(), " is not a multiple of ", kQuantBlock);
+  AUGUR_CHECK(shape.back() % BlockSize(type) == 0, "GGUF tensor ", name, ": row length ", shape.back(),
+              " is not a multiple of ", BlockSize(type));
   AUGUR_CHECK(data.size() == rows * RowBytes(type, shape.back()), "GGUF tensor ", name, ": ", data.size(),
               " bytes for ", rows, " rows of ", shape.back(), " ", GgmlTypeName(type));
   for (const auto& t : tensors_) AUGUR_CHECK(t.name != name, "GGUF tensor added twice: ", name);
