@@ -38,7 +38,7 @@ int RunDistillGen(int argc, char** argv, int first) {
             "augur distill gen --target DIR --prompts FILE.h5|FILE.jsonl --out TEACHER.h5 [--top-k K] [--max-new N] "
             "[--mode greedy|sample|teacher-forced] [--resume]");
   args.flag("target", "DIR", "target checkpoint directory (HF layout)", "", /*required=*/true)
-      .flag("prompts", "FILE", "a token store (.h5: windows of one split) or JSONL with a \"prompt\" text field per line",
+      .flag("prompts", "FILE", "a token store (.h5: windows of one split) or JSONL with a \"prompt\" text or \"messages\" chat per line",
             "", /*required=*/true)
       .flag("out", "TEACHER.h5", "teacher store to write (segments go to TEACHER.h5.parts/ until it is complete)", "",
             /*required=*/true)
@@ -55,6 +55,8 @@ int RunDistillGen(int argc, char** argv, int first) {
       .flag("batch", "B", "sequences per forward (JSONL prompts are batched by equal length)", "8")
       .flag("seed", "S", "order of store windows and sampling draws (row i draws from (S, prompt i))", "0")
       .flag("tokenizer", "DIR", "tokenizer directory or .model file (default: the target's)")
+      .flag("chat-template", "NAME", "template for JSONL \"messages\" lines (default: detected from the target's "
+                                     "tokenizer_config.json)")
       .flag("device", "cpu|cuda|auto", "where to run the target", "cpu")
       .flag("threads", "N", "CPU threads for LibTorch (0 = its default)", "0")
       .flag("flush-seconds", "S", "write a durable segment at least this often (a kill loses at most this much)", "30")
@@ -141,8 +143,8 @@ int RunDistillGen(int argc, char** argv, int first) {
       return Report(cmd, absl::InvalidArgumentError("--mode teacher-forced scores token store windows; pass a .h5 store"));
     if (!tokenizer.loaded())
       return Report(cmd, absl::NotFoundError(absl::StrCat(args.str("target"),
-                                                        ": no tokenizer.model to encode JSONL prompts; pass --tokenizer")));
-    prompts = distill::JsonlPrompts(prompts_path, tokenizer, *num_prompts);
+                                                        ": no tokenizer (tokenizer.model or tokenizer.json) to encode JSONL prompts; pass --tokenizer")));
+    prompts = distill::JsonlPrompts(prompts_path, tokenizer, *num_prompts, args.str("chat-template"));
   } else {
     distill::StorePromptOptions so;
     so.split = *split;

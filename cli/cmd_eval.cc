@@ -30,7 +30,7 @@ void DeclareCommon(Args& args, bool bench) {
   args.flag("target", "DIR", "target checkpoint (HF model directory)", "", true)
       .flag("drafter", "SPEC", "drafter to evaluate; repeat for several, each measured separately (kinds below)", "",
             true, true)
-      .flag("prompts", "FILE", "prompts: .jsonl with a \"prompt\" text field per line, or a token store .h5", "", true)
+      .flag("prompts", "FILE", "prompts: .jsonl with a \"prompt\" text or \"messages\" chat per line, or a token store .h5", "", true)
       .flag("report", "DIR", "write report.json and report.md here", "", !bench);
   if (bench)
     args.flag("gammas", "K,K,...", "draft lengths to sweep", "1,2,4,6,8");
@@ -49,6 +49,8 @@ void DeclareCommon(Args& args, bool bench) {
       .flag("warmup", "N", "untimed generations of the first prompt per side before measuring", "1")
       .flag("probe-iters", "N", "forwards per size in the forward-cost probe (0 = skip the probe)", "20")
       .flag("tokenizer", "DIR", "tokenizer (default: the target checkpoint's)")
+      .flag("chat-template", "NAME", "template for JSONL \"messages\" prompts (default: detected from the target's "
+                                     "tokenizer_config.json)")
       .toggle("adaptive-gamma", "choose gamma each round from the running acceptance and the measured drafter/target "
                                 "cost (gamma is then the largest allowed)")
       .flag("tree-topk", "K", "drafter sets: also branch on the top-K alternatives of each model drafter's q", "0")
@@ -142,6 +144,7 @@ int Run(bool bench, int argc, char** argv, int first) {
   popts.num_prompts = *num_prompts;
   popts.prompt_len = *prompt_len;
   popts.split = args.str("split");
+  popts.chat_template = args.str("chat-template");
   auto prompts = LoadPrompts(args.str("prompts"), tokenizer.get(), popts);
   if (!prompts.ok()) return Fail(cmd, prompts.status());
   for (const auto& p : *prompts)

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "core/chat_prompt.h"
 #include "cli/commands.h"
 #include "core/checkpoint.h"
 #include "core/device.h"
@@ -52,9 +53,13 @@ class TextStream {
 int RunGenerate(int argc, char** argv, int first) {
   const std::string cmd = "generate";
   Args args("generate", "augur generate: sample a continuation of a prompt from a checkpoint (KV cache).",
-            "augur generate --model DIR --prompt TEXT [--max-new N] [--temperature T] [--top-p P] [--seed S]");
+            "augur generate --model DIR (--prompt TEXT | --chat TEXT) [--max-new N] [--temperature T] [--top-p P] [--seed S]");
   args.flag("model", "DIR", "checkpoint directory (HF layout with tokenizer.model; a quantized one runs on the quantized kernels)", "", /*required=*/true)
-      .flag("prompt", "TEXT", "text to continue", "", /*required=*/true)
+      .flag("prompt", "TEXT", "text to continue")
+      .flag("chat", "TEXT", "a user message: rendered with the checkpoint's chat template, the reply is printed and "
+                            "generation stops at the template's end of turn")
+      .flag("system", "TEXT", "with --chat: a system message before it")
+      .flag("chat-template", "NAME", "with --chat: the template family (default: detected from tokenizer_config.json)")
       .flag("max-new", "N", "new tokens at most (stops earlier at EOS)", "128")
       .flag("temperature", "T", "sampling temperature (0 = greedy)", "0.8")
       .flag("top-k", "K", "keep the K most probable tokens (0 = off)", "0")
@@ -109,13 +114,31 @@ int RunGenerate(int argc, char** argv, int first) {
                                                                 " is larger than the model's ",
                                                                 ckpt->model->config().vocab_size)));
 
+  const bool chat = args.has("chat");
   std::vector<int64_t> prompt;
-  if (tokenizer->bos_id() >= 0) prompt.push_back(tokenizer->bos_id());  // documents start with BOS in training
-  for (int32_t id : tokenizer->Encode(args.str("prompt"))) prompt.push_back(id);
   gen.eos_id = args.on("ignore-eos") ? -1 : (tokenizer->eos_id() >= 0 ? tokenizer->eos_id() : -2);
+  if (chat) {
+    auto setup = LoadChatSetup(*tokenizer, tokenizer->source(), args.str("chat-template"));
+    if (!setup.ok()) return Fail(cmd, setup.status());
+    nlohmann::json messages = nlohmann::json::array();
+    if (args.has("system")) messages.push_back({{"role", "system"}, {"content", args.str("system")}});
+    messages.push_back({{"role", "user"}, {"content", args.str("chat")}});
+    OptionalChat opt;
+    opt.available = true;
+    opt.setup = *setup;
+    auto ids = EncodePromptObject({{"messages", messages}}, *tokenizer, opt, "--chat");
+    if (!ids.ok()) return Fail(cmd, ids.status());
+    prompt = *std::move(ids);
+    if (!args.on("ignore-eos")) gen.stop_ids.assign(setup->end_of_turn.begin(), setup->end_of_turn.end());
+  } else {
+    if (args.str("prompt").empty())
+      return Fail(cmd, absl::InvalidArgumentError("needs --prompt TEXT or --chat TEXT"));
+    if (tokenizer->add_bos()) prompt.push_back(tokenizer->bos_id());  // documents start with BOS in training
+    for (int32_t id : tokenizer->Encode(args.str("prompt"))) prompt.push_back(id);
+  }
 
   const bool print_ids = args.on("print-ids");
-  if (!args.on("only-new") && !print_ids) {
+  if (!args.on("only-new") && !print_ids && !chat) {
     std::fwrite(args.str("prompt").data(), 1, args.str("prompt").size(), stdout);
     std::fflush(stdout);
   }
@@ -139,7 +162,7 @@ int RunGenerate(int argc, char** argv, int first) {
                "decode %.1f tokens/s; %s; %s\n",
                result->tokens.size(), total_s, total_s > 0 ? result->tokens.size() / total_s : 0.0, prompt.size(),
                result->prefill_s * 1e3, decode_tok_s, gen.sampling.ToString().c_str(),
-               result->hit_eos ? "stopped at EOS" : "reached --max-new");
+               result->hit_eos ? (chat ? "stopped at the end of turn" : "stopped at EOS") : "reached --max-new");
   return 0;
 }
 

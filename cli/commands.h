@@ -16,6 +16,7 @@ int RunDistillAr(int argc, char** argv, int first);      // augur distill ar   (
 int RunDistillNat(int argc, char** argv, int first);     // augur distill nat  (cmd_distill_nat.cc)
 int RunQuantize(int argc, char** argv, int first);       // augur quantize     (cmd_quantize.cc)
 int RunExport(int argc, char** argv, int first);         // augur export       (cmd_export.cc)
+int RunImport(int argc, char** argv, int first);         // augur import       (cmd_import.cc)
 int RunEval(int argc, char** argv, int first);           // augur eval         (cmd_eval.cc)
 int RunBench(int argc, char** argv, int first);          // augur bench        (cmd_eval.cc)
 

@@ -41,10 +41,17 @@ absl::StatusOr<LoadedCheckpoint> LoadDrafterCheckpoint(const std::string& kind, 
                                                       " differs from the target's ", ctx.target_config->vocab_size,
                                                       "; a drafter must share the target's tokenizer"));
   const std::string fp = CheckpointTokenizerFingerprint(ckpt);
-  if (!fp.empty() && !ctx.target_tokenizer_fingerprint.empty() && fp != ctx.target_tokenizer_fingerprint)
-    return absl::FailedPreconditionError(absl::StrCat(spec, ": made with tokenizer ", fp, " but the target ",
-                                                      ctx.target_dir, " uses ", ctx.target_tokenizer_fingerprint,
-                                                      "; a drafter must share the target's tokenizer"));
+  if (!fp.empty() && !ctx.target_tokenizer_fingerprint.empty() && fp != ctx.target_tokenizer_fingerprint) {
+    // Another tokenizer file: still fine when it tokenizes alike (llama.cpp's draft check).
+    auto target_tok = Tokenizer::Load(ctx.target_dir);
+    auto drafter_tok = ckpt.tokenizer_model.empty() ? absl::StatusOr<Tokenizer>(absl::NotFoundError("none"))
+                                                    : Tokenizer::Load(ckpt.tokenizer_model);
+    if (!target_tok.ok() || !drafter_tok.ok())
+      return absl::FailedPreconditionError(absl::StrCat(spec, ": made with tokenizer ", fp, " but the target ",
+                                                        ctx.target_dir, " uses ", ctx.target_tokenizer_fingerprint,
+                                                        "; a drafter must share the target's tokenizer"));
+    AUGUR_RETURN_IF_ERROR(CheckDraftTokenizer(*target_tok, *drafter_tok, ctx.target_dir, arg));
+  }
   if (ctx.capacity > cfg.max_position_embeddings)
     return absl::InvalidArgumentError(absl::StrCat(spec, ": max_position_embeddings ", cfg.max_position_embeddings,
                                                    " is shorter than prompt + max_new + gamma (", ctx.capacity,

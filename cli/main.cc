@@ -25,6 +25,7 @@ const std::vector<Command>& Commands() {
       {{"data", "build"}, RunDataBuild, "tokenize a corpus into an HDF5 token store"},
       {{"data", "encode"}, RunDataEncode, "print the token ids of a text"},
       {{"data", "datastore"}, RunDatastoreBuild, "index a token store for the retrieval (ngram) drafter"},
+      {{"import"}, RunImport, "import a GGUF file as a checkpoint directory (dequantized, tokenizer.json)"},
       {{"train"}, RunTrain, "train a model (target or drafter) on a token store"},
       {{"generate"}, RunGenerate, "generate text from a checkpoint"},
       {{"distill", "gen"}, RunDistillGen, "score prompts with a target into a teacher store"},

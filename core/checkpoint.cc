@@ -21,7 +21,6 @@ using json = nlohmann::json;
 
 constexpr const char* kConfigName = "config.json";
 constexpr const char* kMetaName = "augur.json";
-constexpr const char* kTokenizerName = "tokenizer.model";
 constexpr int kMetaFormatVersion = 1;
 
 std::string Join(const std::string& dir, const std::string& name) {
@@ -157,21 +156,9 @@ absl::Status SaveCheckpoint(LlamaModel& model, const AugurMeta& meta, const std:
   // Weights first and metadata last: config.json and augur.json describe weights that are
   // already in place.
   AUGUR_RETURN_IF_ERROR(WriteSafetensorsCheckpoint(dir, tensors, opts.max_shard_bytes));
-  if (!opts.tokenizer_model.empty()) {
-    AUGUR_ASSIGN_OR_RETURN(std::string bytes, ReadFile(opts.tokenizer_model));
-    AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, kTokenizerName), bytes));
-    // transformers needs tokenizer_config.json beside tokenizer.model to encode as augur
-    // does (no added prefix space); take the one written with the tokenizer, else make it.
-    const std::string src_dir = opts.tokenizer_model.substr(0, opts.tokenizer_model.find_last_of('/') + 1);
-    const std::string cfg_src = src_dir + "tokenizer_config.json";
-    if (FileExists(cfg_src)) {
-      AUGUR_ASSIGN_OR_RETURN(std::string cfg_bytes, ReadFile(cfg_src));
-      AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, "tokenizer_config.json"), cfg_bytes));
-    } else {
-      AUGUR_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::Load(opts.tokenizer_model));
-      AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, "tokenizer_config.json"), HfTokenizerConfig(tok).dump(2) + "\n"));
-    }
-  }
+  // The tokenizer with its tokenizer_config.json (transformers needs it to encode as augur
+  // does), special_tokens_map.json and generation_config.json when they sit beside it.
+  if (!opts.tokenizer_model.empty()) AUGUR_RETURN_IF_ERROR(CopyTokenizerFiles(opts.tokenizer_model, dir));
   ModelConfig cfg = model->config();
   cfg.torch_dtype = opts.dtype;
   AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, kConfigName), cfg.ToJson().dump(2) + "\n"));
@@ -257,8 +244,7 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& dir, torch::D
   }
   model->to(device);
   out.model = model;
-  const std::string tok = Join(dir, kTokenizerName);
-  if (FileExists(tok)) out.tokenizer_model = tok;
+  out.tokenizer_model = FindTokenizerFile(dir);
   return out;
 }
 

@@ -203,14 +203,21 @@ ForwardOutput LlamaModelImpl::forward(const at::Tensor& ids, KVCache* cache, con
   // so SDPA can use its fused causal path.
   at::Tensor mask;
   const bool windowed = cfg_.sliding_window > 0 && past + t > cfg_.sliding_window;
-  if (opts.attn_mask.defined() || past > 0 || windowed) {
+  if (opts.attn_mask.defined() || past > 0 || windowed || opts.prefix_mask.defined()) {
     const auto bopt = torch::TensorOptions().device(dev).dtype(torch::kBool);
     at::Tensor local = opts.attn_mask.defined() ? opts.attn_mask.to(dev, torch::kBool)
                                                 : at::ones({t, t}, bopt).tril();
     if (local.dim() == 2) local = local.unsqueeze(0);
     TORCH_CHECK(local.size(-1) == t && local.size(-2) == t, "model: attn_mask ", opts.attn_mask.sizes(),
                 " does not match ", t, " new tokens");
-    const at::Tensor prefix = at::ones({local.size(0), t, past}, bopt);
+    at::Tensor prefix = at::ones({local.size(0), t, past}, bopt);
+    if (opts.prefix_mask.defined()) {
+      TORCH_CHECK(opts.prefix_mask.dim() == 2 && opts.prefix_mask.size(1) == past, "model: prefix_mask ",
+                  opts.prefix_mask.sizes(), " does not match ", past, " cached positions");
+      const int64_t b = opts.prefix_mask.size(0);
+      prefix = opts.prefix_mask.to(dev, torch::kBool).unsqueeze(1).expand({b, t, past});
+      if (local.size(0) != b) local = local.expand({b, t, t});
+    }
     mask = at::cat({prefix, local}, -1);
     if (windowed) {
       // Mistral: query at position p sees keys at positions > p - window.

@@ -69,9 +69,11 @@ using LinearBackendPtr = std::shared_ptr<LinearBackend>;
 struct ForwardOptions {
   // int64 [T] or [B,T]; default: cache length + arange(T) (or arange(T) without a cache).
   at::Tensor positions;
-  // bool [T,T] or [B,T,T]: true where new token i may attend to new token j. The cached
-  // prefix is always visible. Default: causal.
+  // bool [T,T] or [B,T,T]: true where new token i may attend to new token j. Default: causal.
   at::Tensor attn_mask;
+  // bool [B,S] over the S cached positions: which of them the new tokens may see (rows of a
+  // left-padded batch hide their padding). Default: the whole cached prefix is visible.
+  at::Tensor prefix_mask;
   // Return the hidden state after these layers: 0 = embeddings, i = output of layer i,
   // num_hidden_layers = after the final norm.
   std::vector<int64_t> hidden_layers;

@@ -1,5 +1,7 @@
 #include "core/sampling.h"
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include <chrono>
@@ -159,7 +161,7 @@ absl::StatusOr<GenerateResult> Generate(LlamaModelImpl& model, const std::vector
   out.prefill_s = std::chrono::duration<double>(t1 - t0).count();
   for (int64_t i = 0; i < opts.max_new; ++i) {
     const int64_t next = sampler.Sample(logits.reshape({-1}), opts.sampling);
-    if (next == eos) {
+    if (next == eos || std::find(opts.stop_ids.begin(), opts.stop_ids.end(), next) != opts.stop_ids.end()) {
       out.hit_eos = true;
       break;
     }

@@ -73,6 +73,7 @@ struct GenerateOptions {
   SamplingParams sampling;
   uint64_t seed = 0;
   int64_t eos_id = -2;  // -2: the model config's eos_token_id; -1: never stop early
+  std::vector<int64_t> stop_ids;  // further ids that end generation (a chat's end-of-turn)
 };
 
 struct GenerateResult {

@@ -34,7 +34,7 @@ std::string Count(int64_t n) {
   return absl::StrCat(n);
 }
 
-// ids = BOS + Encode(text) + EOS for every pending document, on `threads` threads.
+// ids = [BOS +] Encode(text) + EOS for every pending document (BOS when the tokenizer adds one), on `threads` threads.
 void EncodeBatch(const Tokenizer& tokenizer, std::vector<Pending>& batch, int threads) {
   std::atomic<size_t> next{0};
   auto work = [&] {
@@ -43,7 +43,7 @@ void EncodeBatch(const Tokenizer& tokenizer, std::vector<Pending>& batch, int th
       std::vector<int32_t> body = tokenizer.Encode(p.text);
       p.ids.clear();
       p.ids.reserve(body.size() + 2);
-      p.ids.push_back(tokenizer.bos_id());
+      if (tokenizer.add_bos()) p.ids.push_back(tokenizer.bos_id());
       p.ids.insert(p.ids.end(), body.begin(), body.end());
       p.ids.push_back(tokenizer.eos_id());
     }
@@ -64,7 +64,7 @@ absl::StatusOr<BuildStoreSummary> BuildTokenStore(const Corpus& corpus, const To
     return absl::InvalidArgumentError(
         absl::StrCat("data build: valid fraction ", options.valid_fraction, " outside [0, 1)"));
   }
-  if (tokenizer.bos_id() < 0 || tokenizer.eos_id() < 0) {
+  if ((tokenizer.add_bos() && tokenizer.bos_id() < 0) || tokenizer.eos_id() < 0) {
     return absl::InvalidArgumentError(absl::StrCat("data build: ", tokenizer.source(),
                                                    ": tokenizer has no BOS/EOS pieces"));
   }

@@ -129,13 +129,20 @@ absl::StatusOr<int64_t> ResolveMaskId(int64_t given, const std::string& tokenize
   if (given >= 0) return given;
   if (tokenizer_model.empty())
     return absl::InvalidArgumentError(absl::StrCat("distill nat: --target ", target,
-                                                   " has no tokenizer.model to take the <mask> id from; pass "
+                                                   " has no tokenizer to take the mask id from; pass "
                                                    "--mask-id N (an id the target never produces)"));
   AUGUR_ASSIGN_OR_RETURN(Tokenizer tok, Tokenizer::Load(tokenizer_model));
-  if (tok.mask_id() < 0)
-    return absl::InvalidArgumentError(absl::StrCat("distill nat: ", tokenizer_model,
-                                                   " has no <mask> piece; pass --mask-id N"));
-  return tok.mask_id();
+  if (tok.mask_id() >= 0) return tok.mask_id();
+  // No <mask> piece (real vocabularies rarely have one): the drafter takes a reserved special
+  // token that text never encodes to, the last one that is not BOS/EOS/PAD/UNK, and trains its
+  // own embedding row for it. The target's vocabulary and embedding stay as they are.
+  for (int32_t id = tok.vocab_size() - 1; id >= 0; --id) {
+    if (!tok.IsControl(id) || id == tok.bos_id() || id == tok.eos_id() || id == tok.pad_id() || id == tok.unk_id())
+      continue;
+    return id;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("distill nat: ", tokenizer_model,
+                                                 " has no <mask> piece and no spare special token; pass --mask-id N"));
 }
 
 absl::Status NatDistillOptions::Validate() const {
@@ -189,6 +196,11 @@ absl::StatusOr<train::TrainResult> DistillNat(const NatDistillOptions& opts) {
   FillDrafterJob("nat-drafter", s, opts.command_line, resolved.ToJson(), opts.qat, &job);
   job.meta.gamma = opts.gamma;
   job.meta.mask_token_id = s.mask_id;
+  if (auto tok = Tokenizer::Load(s.target.tokenizer_model); tok.ok() && tok->mask_id() != s.mask_id)
+    job.meta.extra["mask_token"] = {{"id", s.mask_id},
+                                    {"text", tok->IdToPiece(static_cast<int32_t>(s.mask_id))},
+                                    {"how", "a reserved special token of the target vocabulary; the drafter trains its "
+                                            "own embedding row for it (the target has no <mask>)"}};
   train::TrainOptions topts = opts.train;
   topts.command_line = opts.command_line;
   return train::Train(cfg, tdata, topts, job);

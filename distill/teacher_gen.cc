@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 
+#include "core/chat_prompt.h"
 #include "core/fs.h"
 #include "core/model.h"
 #include "core/progress.h"
@@ -113,8 +114,10 @@ absl::StatusOr<PromptSet> StorePrompts(const std::string& path, const StorePromp
   return set;
 }
 
-absl::StatusOr<PromptSet> JsonlPrompts(const std::string& path, const Tokenizer& tokenizer, int64_t num_prompts) {
+absl::StatusOr<PromptSet> JsonlPrompts(const std::string& path, const Tokenizer& tokenizer, int64_t num_prompts,
+                                       const std::string& chat_template) {
   if (!FileExists(path)) return absl::NotFoundError(absl::StrCat("distill gen: ", path, ": no such file"));
+  const OptionalChat chat = TryLoadChatSetup(tokenizer, tokenizer.source(), chat_template);
   AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   PromptSet set;
   set.tokenizer_fingerprint = tokenizer.fingerprint();
@@ -130,16 +133,12 @@ absl::StatusOr<PromptSet> JsonlPrompts(const std::string& path, const Tokenizer&
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
-      return absl::InvalidArgumentError(
-          absl::StrCat("distill gen: ", path, ":", line_no, ": expected a JSON object with a \"prompt\" string"));
+    if (j.is_discarded() || !j.is_object())
+      return absl::InvalidArgumentError(absl::StrCat("distill gen: ", path, ":", line_no,
+                                                     ": expected a JSON object with \"prompt\" or \"messages\""));
     TeacherPrompt p;
     p.index = static_cast<int64_t>(set.prompts.size());
-    if (tokenizer.bos_id() >= 0) p.tokens.push_back(tokenizer.bos_id());  // documents start with BOS in training
-    for (int32_t id : tokenizer.Encode(j["prompt"].get<std::string>())) p.tokens.push_back(id);
-    if (p.tokens.empty())
-      return absl::InvalidArgumentError(
-          absl::StrCat("distill gen: ", path, ":", line_no, ": empty prompt and the tokenizer has no BOS"));
+    AUGUR_ASSIGN_OR_RETURN(p.tokens, EncodePromptObject(j, tokenizer, chat, absl::StrCat(path, ":", line_no)));
     set.prompts.push_back(std::move(p));
   }
   if (set.prompts.empty()) return absl::InvalidArgumentError(absl::StrCat("distill gen: ", path, ": no prompts"));
@@ -154,8 +153,16 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> ContinueBatch(LlamaModelImpl& 
                                                                 const TeacherGenOptions& opts) {
   const int64_t B = static_cast<int64_t>(prompts.size());
   AUGUR_CHECK(B > 0 && prompt_indices.size() == prompts.size());
-  const int64_t P = static_cast<int64_t>(prompts[0].size());
-  for (const auto& p : prompts) AUGUR_CHECK(static_cast<int64_t>(p.size()) == P, "rows of a batch share a length");
+  // Rows of different lengths are left-padded to the longest: each row's tokens keep their
+  // own positions 0..L-1, and no token ever sees a pad (prefill mask, then prefix_mask).
+  int64_t P = 0;
+  for (const auto& p : prompts) P = std::max<int64_t>(P, static_cast<int64_t>(p.size()));
+  std::vector<int64_t> pad(static_cast<size_t>(B));
+  bool padded = false;
+  for (int64_t b = 0; b < B; ++b) {
+    pad[b] = P - static_cast<int64_t>(prompts[b].size());
+    padded |= pad[b] > 0;
+  }
   const ModelConfig& cfg = target.config();
   if (P + opts.max_new > cfg.max_position_embeddings)
     return absl::InvalidArgumentError(absl::StrCat("distill gen: prompt (", P, " tokens) + --max-new ", opts.max_new,
@@ -172,11 +179,22 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> ContinueBatch(LlamaModelImpl& 
   KVCache cache = target.new_cache(B, P + opts.max_new);
   ForwardOptions last_only;
   last_only.logits_last = 1;
-  std::vector<int64_t> flat;
-  flat.reserve(static_cast<size_t>(B * P));
-  for (const auto& p : prompts) flat.insert(flat.end(), p.begin(), p.end());
+  std::vector<int64_t> flat(static_cast<size_t>(B * P), 0);
+  for (int64_t b = 0; b < B; ++b) std::copy(prompts[b].begin(), prompts[b].end(), flat.begin() + b * P + pad[b]);
   at::Tensor ids = torch::tensor(flat, torch::kLong).view({B, P}).to(device);
-  at::Tensor logits = target.forward(ids, &cache, last_only).logits;  // [B,1,V]
+  ForwardOptions prefill = last_only;
+  at::Tensor visible;  // [B, cached]: false on pads
+  if (padded) {
+    const auto lopt = torch::TensorOptions().dtype(torch::kLong);
+    at::Tensor col = torch::arange(P, lopt).view({1, P});
+    at::Tensor pads = torch::tensor(pad, lopt).view({B, 1});
+    visible = col >= pads;                                                   // [B,P]
+    prefill.positions = torch::clamp_min(col - pads, 0);                     // [B,P]
+    at::Tensor causal = torch::ones({P, P}, torch::kBool).tril().unsqueeze(0);
+    at::Tensor eye = torch::eye(P, torch::kBool).unsqueeze(0);
+    prefill.attn_mask = (causal & visible.unsqueeze(1)) | eye;               // a pad sees only itself
+  }
+  at::Tensor logits = target.forward(ids, &cache, prefill).logits;  // [B,1,V]
 
   std::vector<std::vector<int64_t>> out(static_cast<size_t>(B));
   std::vector<bool> done(static_cast<size_t>(B), false);
@@ -201,7 +219,15 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> ContinueBatch(LlamaModelImpl& 
     for (int64_t b = 0; b < B; ++b)
       if (done[b]) next[b] = out[b].back();
     at::Tensor step_ids = torch::tensor(next, torch::kLong).view({B, 1}).to(device);
-    logits = target.forward(step_ids, &cache, last_only).logits;
+    ForwardOptions step_opts = last_only;
+    if (padded) {
+      const int64_t cached = P + step;
+      std::vector<int64_t> pos(static_cast<size_t>(B));
+      for (int64_t b = 0; b < B; ++b) pos[b] = cached - pad[b];
+      step_opts.positions = torch::tensor(pos, torch::kLong).view({B, 1});
+      step_opts.prefix_mask = torch::cat({visible, torch::ones({B, step}, torch::kBool)}, 1);
+    }
+    logits = target.forward(step_ids, &cache, step_opts).logits;
   }
   return out;
 }
@@ -297,25 +323,25 @@ absl::StatusOr<TeacherGenSummary> GenerateTeacherData(LlamaModelImpl& target, co
   if (!writer_or.ok()) return writer_or.status();
   auto writer = std::move(writer_or).value();
 
-  // Pending prompts, grouped into batches of equal length (store windows all share one;
-  // JSONL prompts of different lengths go into different batches), in source order.
+  // Batches: the prompts ordered by length (stable), in chunks of --batch; rows of unequal
+  // length are left-padded (ContinueBatch). Batches are made over all prompts, done or not,
+  // so a resumed run pads and computes every batch exactly as the first run did; a batch whose
+  // prompts are all done is skipped, a partly done one is recomputed and only its new rows
+  // are written.
   TeacherGenSummary sum;
-  std::map<size_t, std::vector<const TeacherPrompt*>> by_length;
-  std::vector<size_t> length_order;
-  for (const TeacherPrompt& p : prompts.prompts) {
-    if (writer->is_done(p.index)) {
-      ++sum.skipped;
-      continue;
-    }
-    auto& group = by_length[p.tokens.size()];
-    if (group.empty()) length_order.push_back(p.tokens.size());
-    group.push_back(&p);
-  }
+  std::vector<const TeacherPrompt*> ordered;
+  for (const TeacherPrompt& p : prompts.prompts) ordered.push_back(&p);
+  std::stable_sort(ordered.begin(), ordered.end(), [](const TeacherPrompt* a, const TeacherPrompt* b) {
+    return a->tokens.size() < b->tokens.size();
+  });
+  for (const TeacherPrompt* p : ordered) sum.skipped += writer->is_done(p->index) ? 1 : 0;
   std::vector<std::vector<const TeacherPrompt*>> batches;
-  for (size_t len : length_order) {
-    const auto& group = by_length[len];
-    for (size_t i = 0; i < group.size(); i += static_cast<size_t>(opts.batch))
-      batches.emplace_back(group.begin() + i, group.begin() + std::min(group.size(), i + static_cast<size_t>(opts.batch)));
+  for (size_t i = 0; i < ordered.size(); i += static_cast<size_t>(opts.batch)) {
+    std::vector<const TeacherPrompt*> batch(ordered.begin() + i,
+                                            ordered.begin() + std::min(ordered.size(), i + static_cast<size_t>(opts.batch)));
+    bool any_pending = false;
+    for (const TeacherPrompt* p : batch) any_pending |= !writer->is_done(p->index);
+    if (any_pending) batches.push_back(std::move(batch));
   }
   const int64_t pending = static_cast<int64_t>(prompts.prompts.size()) - sum.skipped;
 
@@ -354,6 +380,7 @@ absl::StatusOr<TeacherGenSummary> GenerateTeacherData(LlamaModelImpl& target, co
         ScoreSequences(target, seqs, prompt_lens, indices, opts.top_k, opts.store_temperature);
     sum.score_seconds += Seconds(t1);
     for (const TeacherSequence& seq : scored) {
+      if (writer->is_done(seq.prompt_index)) continue;  // written before a resume
       if (st = writer->Add(seq); !st.ok()) break;
       ++sum.sequences;
       sum.positions += seq.length();

@@ -57,10 +57,12 @@ struct StorePromptOptions {
 // Prompts from a token store. With a tokenizer, the store must have been made with it.
 absl::StatusOr<PromptSet> StorePrompts(const std::string& path, const StorePromptOptions& opts,
                                        const Tokenizer* tokenizer);
-// Prompts from JSONL: one object per non-empty line with a "prompt" text field, encoded as
-// BOS + Encode(text) like `augur generate`. Prompt i = the i-th such line; first
-// num_prompts of them (0 = all).
-absl::StatusOr<PromptSet> JsonlPrompts(const std::string& path, const Tokenizer& tokenizer, int64_t num_prompts);
+// Prompts from JSONL: one object per non-empty line with a "prompt" text field (encoded as
+// [BOS +] Encode(text) like `augur generate`) or a "messages" chat (rendered with the
+// checkpoint's chat template, or `chat_template` by name; core/chat_prompt.h). Prompt i = the
+// i-th such line; first num_prompts of them (0 = all).
+absl::StatusOr<PromptSet> JsonlPrompts(const std::string& path, const Tokenizer& tokenizer, int64_t num_prompts,
+                                       const std::string& chat_template = "");
 
 struct TeacherGenOptions {
   TeacherGenMode mode = TeacherGenMode::kGreedy;

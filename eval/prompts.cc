@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "core/chat_prompt.h"
 #include "core/fs.h"
 #include "core/tokenizer.h"
 #include "datasets/token_store.h"
@@ -19,6 +20,8 @@ absl::StatusOr<std::vector<EvalPrompt>> FromJsonl(const std::string& path, const
         absl::StrCat("prompts: ", path, ": JSONL prompts are text and need the target's tokenizer (none found)"));
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("prompts: ", path, ": cannot open"));
+  // The chat template is only needed (and its absence only an error) for "messages" lines.
+  const OptionalChat chat = TryLoadChatSetup(*tokenizer, tokenizer->source(), opts.chat_template);
   std::vector<EvalPrompt> out;
   std::string line;
   for (int64_t lineno = 1; std::getline(in, line); ++lineno) {
@@ -29,14 +32,10 @@ absl::StatusOr<std::vector<EvalPrompt>> FromJsonl(const std::string& path, const
     } catch (const std::exception& e) {
       return absl::InvalidArgumentError(absl::StrCat("prompts: ", path, ":", lineno, ": not JSON (", e.what(), ")"));
     }
-    if (!j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
-      return absl::InvalidArgumentError(
-          absl::StrCat("prompts: ", path, ":", lineno, ": needs a string field \"prompt\""));
     EvalPrompt p;
     p.source = absl::StrCat(path, ":", lineno);
-    if (tokenizer->bos_id() >= 0) p.ids.push_back(tokenizer->bos_id());
-    for (int32_t id : tokenizer->Encode(j["prompt"].get<std::string>())) p.ids.push_back(id);
-    if (p.ids.empty()) return absl::InvalidArgumentError(absl::StrCat("prompts: ", path, ":", lineno, ": empty prompt"));
+    AUGUR_ASSIGN_OR_RETURN(p.ids, EncodePromptObject(j, *tokenizer, chat, p.source));
+    if (j.contains("kind") && j["kind"].is_string()) p.kind = j["kind"].get<std::string>();
     out.push_back(std::move(p));
     if (opts.num_prompts > 0 && static_cast<int64_t>(out.size()) >= opts.num_prompts) break;
   }

@@ -127,9 +127,17 @@ absl::StatusOr<ExportSummary> ExportGguf(const std::string& model_dir, const std
   AUGUR_RETURN_IF_ERROR(CheckArchitecture(c, model_dir));
   if (ckpt.tokenizer_model.empty())
     return absl::NotFoundError(absl::StrCat("gguf export: ", model_dir,
-                                            ": no tokenizer.model; GGUF carries the vocabulary, so the checkpoint needs it"));
+                                            ": no tokenizer.model or tokenizer.json; GGUF carries the vocabulary, so the "
+                                            "checkpoint needs it"));
   AUGUR_ASSIGN_OR_RETURN(Tokenizer tokenizer, Tokenizer::Load(ckpt.tokenizer_model));
-  AUGUR_ASSIGN_OR_RETURN(SpmVocab vocab, ReadSpmVocab(tokenizer, c.vocab_size));
+  const bool bpe = tokenizer.kind() == TokenizerKind::kBpe;
+  SpmVocab vocab;
+  BpeExportVocab bpe_vocab;
+  if (bpe) {
+    AUGUR_ASSIGN_OR_RETURN(bpe_vocab, ReadBpeVocab(tokenizer, model_dir, c.vocab_size));
+  } else {
+    AUGUR_ASSIGN_OR_RETURN(vocab, ReadSpmVocab(tokenizer, c.vocab_size));
+  }
   const int64_t head_dim = c.head_dim_or_default();
 
   GgufWriter w;
@@ -149,20 +157,36 @@ absl::StatusOr<ExportSummary> ExportGguf(const std::string& model_dir, const std
   w.SetF32("llama.attention.layer_norm_rms_epsilon", static_cast<float>(c.rms_norm_eps));
   w.SetF32("llama.rope.freq_base", static_cast<float>(c.rope_theta));
   w.SetU32("llama.rope.dimension_count", static_cast<uint32_t>(head_dim));
-  w.SetString("tokenizer.ggml.model", "llama");
-  w.SetString("tokenizer.ggml.pre", "default");
-  w.SetStringArray("tokenizer.ggml.tokens", vocab.tokens);
-  w.SetF32Array("tokenizer.ggml.scores", vocab.scores);
-  w.SetI32Array("tokenizer.ggml.token_type", vocab.types);
-  if (vocab.bos_id >= 0) w.SetU32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(vocab.bos_id));
-  if (vocab.eos_id >= 0) w.SetU32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(vocab.eos_id));
-  if (vocab.unk_id >= 0) w.SetU32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(vocab.unk_id));
-  if (vocab.pad_id >= 0) w.SetU32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(vocab.pad_id));
-  // augur's documents start with BOS (training and `augur generate`) and never get an EOS.
-  w.SetBool("tokenizer.ggml.add_bos_token", vocab.bos_id >= 0);
-  w.SetBool("tokenizer.ggml.add_eos_token", false);
-  w.SetBool("tokenizer.ggml.add_space_prefix", vocab.add_space_prefix);
-  w.SetBool("tokenizer.ggml.remove_extra_whitespaces", vocab.remove_extra_whitespaces);
+  if (bpe) {
+    w.SetString("tokenizer.ggml.model", "gpt2");
+    w.SetString("tokenizer.ggml.pre", bpe_vocab.pre);
+    w.SetStringArray("tokenizer.ggml.tokens", bpe_vocab.tokens);
+    w.SetI32Array("tokenizer.ggml.token_type", bpe_vocab.types);
+    w.SetStringArray("tokenizer.ggml.merges", bpe_vocab.merges);
+    if (bpe_vocab.bos_id >= 0) w.SetU32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(bpe_vocab.bos_id));
+    if (bpe_vocab.eos_id >= 0) w.SetU32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(bpe_vocab.eos_id));
+    if (bpe_vocab.unk_id >= 0) w.SetU32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(bpe_vocab.unk_id));
+    if (bpe_vocab.pad_id >= 0) w.SetU32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(bpe_vocab.pad_id));
+    w.SetBool("tokenizer.ggml.add_bos_token", bpe_vocab.add_bos);
+    w.SetBool("tokenizer.ggml.add_eos_token", false);
+    w.SetBool("tokenizer.ggml.add_space_prefix", false);
+    if (!bpe_vocab.chat_template.empty()) w.SetString("tokenizer.chat_template", bpe_vocab.chat_template);
+  } else {
+    w.SetString("tokenizer.ggml.model", "llama");
+    w.SetString("tokenizer.ggml.pre", "default");
+    w.SetStringArray("tokenizer.ggml.tokens", vocab.tokens);
+    w.SetF32Array("tokenizer.ggml.scores", vocab.scores);
+    w.SetI32Array("tokenizer.ggml.token_type", vocab.types);
+    if (vocab.bos_id >= 0) w.SetU32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(vocab.bos_id));
+    if (vocab.eos_id >= 0) w.SetU32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(vocab.eos_id));
+    if (vocab.unk_id >= 0) w.SetU32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(vocab.unk_id));
+    if (vocab.pad_id >= 0) w.SetU32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(vocab.pad_id));
+    // augur's documents start with BOS (training and `augur generate`) and never get an EOS.
+    w.SetBool("tokenizer.ggml.add_bos_token", vocab.bos_id >= 0);
+    w.SetBool("tokenizer.ggml.add_eos_token", false);
+    w.SetBool("tokenizer.ggml.add_space_prefix", vocab.add_space_prefix);
+    w.SetBool("tokenizer.ggml.remove_extra_whitespaces", vocab.remove_extra_whitespaces);
+  }
   w.SetString("augur.kind", ckpt.meta.kind);
   w.SetString("augur.tokenizer_fingerprint", tokenizer.fingerprint());
 

@@ -1,7 +1,11 @@
 #include "quantize/gguf_vocab.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cstring>
 #include <string_view>
+
+#include "core/fs.h"
 
 namespace augur::gguf {
 namespace {
@@ -144,6 +148,63 @@ absl::StatusOr<SpmVocab> ReadSpmVocab(const Tokenizer& tokenizer, int64_t vocab_
   v.bos_id = tokenizer.bos_id();
   v.eos_id = tokenizer.eos_id();
   v.pad_id = tokenizer.pad_id();
+  return v;
+}
+
+}  // namespace augur::gguf
+
+namespace augur::gguf {
+
+absl::StatusOr<BpeExportVocab> ReadBpeVocab(const Tokenizer& tokenizer, const std::string& model_dir,
+                                            int64_t vocab_size) {
+  auto bad = [&](const std::string& m) {
+    return absl::FailedPreconditionError(absl::StrCat("gguf export: ", tokenizer.source(), ": ", m));
+  };
+  if (vocab_size != tokenizer.vocab_size())
+    return bad(absl::StrCat("the tokenizer has ", tokenizer.vocab_size(), " tokens, the model's vocab_size is ",
+                            vocab_size, " (GGUF's gpt2 vocabulary must match it)"));
+  const nlohmann::json tj = nlohmann::json::parse(tokenizer.serialized(), nullptr, /*allow_exceptions=*/false);
+  if (tj.is_discarded() || !tj.contains("model") || !tj["model"].contains("merges"))
+    return bad("not a tokenizer.json with model.merges");
+  BpeExportVocab v;
+  for (const auto& m : tj["model"]["merges"]) {
+    if (m.is_string()) v.merges.push_back(m.get<std::string>());
+    else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string())
+      v.merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+    else return bad("a merge is neither \"a b\" nor [\"a\", \"b\"]");
+  }
+  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
+    v.tokens.push_back(tokenizer.IdToPiece(id));
+    v.types.push_back(tokenizer.IsControl(id) ? kTokenControl : kTokenNormal);
+  }
+  v.unk_id = tokenizer.unk_id();
+  v.bos_id = tokenizer.bos_id();
+  v.eos_id = tokenizer.eos_id();
+  v.pad_id = tokenizer.pad_id();
+  v.add_bos = tokenizer.add_bos();
+
+  // The pre-tokenizer: recorded by `augur import`, or GPT-2's own ByteLevel regex.
+  auto read_json = [](const std::string& path) {
+    nlohmann::json j;
+    if (!FileExists(path)) return j;
+    auto text = ReadFile(path);
+    if (text.ok()) j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    return j.is_discarded() ? nlohmann::json() : j;
+  };
+  const nlohmann::json meta = read_json(absl::StrCat(model_dir, "/augur.json"));
+  if (meta.is_object() && meta.contains("extra") && meta["extra"].contains("import") &&
+      meta["extra"]["import"].contains("tokenizer_pre") && meta["extra"]["import"]["tokenizer_pre"].is_string()) {
+    v.pre = meta["extra"]["import"]["tokenizer_pre"].get<std::string>();
+  } else {
+    const nlohmann::json& pre = tj.contains("pre_tokenizer") ? tj["pre_tokenizer"] : nlohmann::json();
+    if (pre.is_object() && pre.value("type", "") == "ByteLevel" && pre.value("use_regex", true)) v.pre = "gpt2";
+    else
+      return bad("cannot tell which llama.cpp pre-tokenizer this tokenizer.json's pre_tokenizer is (only checkpoints "
+                 "imported from GGUF and plain GPT-2 ByteLevel ones export)");
+  }
+  const nlohmann::json cfg = read_json(absl::StrCat(model_dir, "/tokenizer_config.json"));
+  if (cfg.is_object() && cfg.contains("chat_template") && cfg["chat_template"].is_string())
+    v.chat_template = cfg["chat_template"].get<std::string>();
   return v;
 }
 

@@ -34,3 +34,25 @@ struct SpmVocab {
 absl::StatusOr<SpmVocab> ReadSpmVocab(const Tokenizer& tokenizer, int64_t vocab_size);
 
 }  // namespace augur::gguf
+
+namespace augur::gguf {
+
+// A byte-level BPE tokenizer (tokenizer.json) as GGUF's tokenizer.ggml.* metadata in
+// llama.cpp's "gpt2" model: tokens as stored, merges in rank order, token types (special = 3
+// control, else 1 normal), special ids, add_bos, the pre-tokenizer name and the chat template.
+struct BpeExportVocab {
+  std::vector<std::string> tokens, merges;
+  std::vector<int32_t> types;
+  int32_t unk_id = -1, bos_id = -1, eos_id = -1, pad_id = -1;
+  bool add_bos = false;
+  std::string pre;            // tokenizer.ggml.pre
+  std::string chat_template;  // "" = none
+};
+
+// `model_dir` is the checkpoint (its augur.json names the pre-tokenizer of an imported GGUF,
+// its tokenizer_config.json holds the chat template). A tokenizer.json whose llama.cpp
+// pre-tokenizer cannot be told (not imported from GGUF, not plain GPT-2 ByteLevel) is refused.
+absl::StatusOr<BpeExportVocab> ReadBpeVocab(const Tokenizer& tokenizer, const std::string& model_dir,
+                                            int64_t vocab_size);
+
+}  // namespace augur::gguf

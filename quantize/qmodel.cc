@@ -6,6 +6,7 @@
 
 #include "core/fs.h"
 #include "core/safetensors.h"
+#include "core/tokenizer.h"
 #include "quantize/qlinear.h"
 
 namespace augur {
@@ -97,15 +98,7 @@ absl::Status SaveQuantizedCheckpoint(LlamaModel& model, const QuantizedLinears& 
     if (q.zeros.defined()) tensors.emplace_back(std::string(kHeadName) + ".zeros", q.zeros);
   }
   AUGUR_RETURN_IF_ERROR(WriteSafetensorsCheckpoint(dir, tensors, 0, {{kMetaKey, scheme.name()}}));
-  if (!tokenizer_model.empty()) {
-    AUGUR_ASSIGN_OR_RETURN(std::string bytes, ReadFile(tokenizer_model));
-    AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, "tokenizer.model"), bytes));
-    const std::string cfg_src = tokenizer_model.substr(0, tokenizer_model.find_last_of('/') + 1) + "tokenizer_config.json";
-    if (FileExists(cfg_src)) {
-      AUGUR_ASSIGN_OR_RETURN(std::string cfg_bytes, ReadFile(cfg_src));
-      AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, "tokenizer_config.json"), cfg_bytes));
-    }
-  }
+  if (!tokenizer_model.empty()) AUGUR_RETURN_IF_ERROR(CopyTokenizerFiles(tokenizer_model, dir));
   ModelConfig cfg = model->config();
   cfg.torch_dtype = "float32";
   AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, "config.json"), cfg.ToJson().dump(2) + "\n"));
@@ -186,8 +179,7 @@ absl::StatusOr<QuantizedCheckpoint> LoadQuantizedModel(const std::string& dir, c
   model->to(device);
   InstallQuantized(model, out.linears);
   out.model = model;
-  const std::string tok = Join(dir, "tokenizer.model");
-  if (FileExists(tok)) out.tokenizer_model = tok;
+  out.tokenizer_model = FindTokenizerFile(dir);
   return out;
 }
 

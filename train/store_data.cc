@@ -92,7 +92,7 @@ absl::StatusOr<TrainData> OpenStoreData(const std::string& path, const StoreData
       auto tokenizer = Tokenizer::Load(candidate);
       st = tokenizer.ok() ? store->Check(*tokenizer) : tokenizer.status();
       if (st.ok()) {
-        data.tokenizer_model = IsDirectory(candidate) ? candidate + "/" + kTokenizerFile : candidate;
+        data.tokenizer_model = IsDirectory(candidate) ? FindTokenizerFile(candidate) : candidate;
         break;
       }
     }
