@@ -205,9 +205,9 @@ TEST_F(TokenizerKindsTest, DraftTokenizerCheckAsLlamaCpp) {
   ASSERT_TRUE(target.ok());
   auto same = Tokenizer::FromSerialized(TinyTokenizerJson().dump(1), "copy");
   ASSERT_TRUE(same.ok());
-  // Without a tokenizer_config.json the copy has no EOS: refused, naming both sides.
+  // Without a tokenizer_config.json the copy takes <|endoftext|> as EOS: refused, naming both sides.
   EXPECT_EQ(std::string(CheckDraftTokenizer(*target, *same, "T", "D").message()),
-            "drafter D cannot draft for target T: EOS differs (target 2, drafter -1)");
+            "drafter D cannot draft for target T: EOS differs (target 2, drafter 0)");
   const std::string other = MakeTempDir("augur_tokdraft_");
   json j = TinyTokenizerJson();
   ASSERT_TRUE(WriteFileAtomic(other + "/tokenizer_config.json", *ReadFile(dir_ + "/tokenizer_config.json")).ok());
