@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 TORCH_VERSION=2.11.0
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libeigen3-dev libhdf5-dev libabsl-dev libgtest-dev libgmock-dev nlohmann-json3-dev
-  libsentencepiece-dev sentencepiece python3-venv)
+  libsentencepiece-dev sentencepiece python3-venv libpcre2-dev libicu-dev)
 PY_PACKAGES=(transformers safetensors h5py matplotlib sentencepiece pytest numpy protobuf gguf)
 STAMP=.venv/.augur-setup-ok
 
