@@ -49,10 +49,6 @@ find_package(Threads REQUIRED)
 find_package(OpenMP)
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
-# PCRE2 (8-bit, Unicode properties, JIT): the byte-level BPE pre-tokenizer regexes.
-pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
-# ICU (common): Unicode normalization (NFC) for tokenizer.json normalizers.
-pkg_check_modules(ICU_UC REQUIRED IMPORTED_TARGET icu-uc)
 
 # HDF5 as one imported target.
 add_library(augur_hdf5 INTERFACE)

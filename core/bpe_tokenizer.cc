@@ -92,7 +92,9 @@ bool RepairUtf8(std::string_view s, std::string* out) {
     const size_t start = i;
     const int64_t cp = DecodeLenient(s, &i);
     const size_t n = i - start;
-    const bool canonical = cp >= 0 && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF) &&
+    // Surrogates pass through as their three bytes, as in llama.cpp (PCRE2 then never matches
+    // them, so each stays a piece of its own, again as in llama.cpp).
+    const bool canonical = cp >= 0 && cp <= 0x10FFFF &&
                            n == (cp < 0x80 ? 1u : cp < 0x800 ? 2u : cp < 0x10000 ? 3u : 4u);
     if (!canonical) { i = start; break; }
   }
@@ -100,8 +102,8 @@ bool RepairUtf8(std::string_view s, std::string* out) {
   out->assign(s.data(), i);
   while (i < s.size()) {
     int64_t cp = DecodeLenient(s, &i);
-    if (cp < 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
-    AppendUtf8(static_cast<uint32_t>(cp), out);
+    if (cp < 0 || cp > 0x10FFFF) cp = 0xFFFD;
+    AppendUtf8(static_cast<uint32_t>(cp), out);  // an overlong form comes out canonical
   }
   return true;
 }

@@ -8,10 +8,11 @@
 //
 // Invalid UTF-8 in Encode's input (Hugging Face never sees it: Rust's &str is valid by type)
 // follows llama.cpp: a byte that does not start a complete sequence becomes U+FFFD and the
-// decoder moves on one byte; an overlong form decodes to its code point. Where llama.cpp would
-// go on with a code point that is not a scalar value (a surrogate, or above U+10FFFF, on which
-// llama.cpp throws) augur uses U+FFFD. PCRE2 therefore only sees valid UTF-8 (it is also called
-// with PCRE2_MATCH_INVALID_UTF). Decode(Encode(x)) == x for valid UTF-8 x.
+// decoder moves on one byte; an overlong form decodes to its code point (re-encoded canonically);
+// an encoded surrogate (ED A0 80..ED BF BF) stays as its three bytes, a piece of its own. A
+// 4-byte form above U+10FFFF, on which llama.cpp throws, becomes U+FFFD. PCRE2 runs with
+// PCRE2_MATCH_INVALID_UTF, so the surrogate bytes are never matched and never undefined
+// behaviour. Decode(Encode(x)) == x for valid UTF-8 x.
 #pragma once
 
 #include <cstdint>

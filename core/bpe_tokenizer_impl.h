@@ -72,6 +72,7 @@ struct BpeTokenizer::Impl {
   std::vector<std::string> id_bytes;     // what each id decodes to
   std::vector<bool> special;             // IsSpecial
   std::vector<bool> raw_decode;          // added/special tokens decode to their text
+  std::vector<bool> in_model;            // in the BPE model's vocabulary (empty = all are)
   absl::flat_hash_map<std::string, int32_t> bytes_to_id;  // for ignore_merges
   // GGUF only: merge results that are not tokens (llama.cpp merges strings, then spells a
   // piece that is not a token as its byte tokens). Index = id - vocab_size.

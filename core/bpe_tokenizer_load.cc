@@ -219,7 +219,8 @@ absl::Status BpeTokenizer::Impl::Finish() {
   raw_decode.resize(n, false);
   for (int32_t id = 0; id < n; ++id) {
     id_bytes[id] = raw_decode[id] ? id_to_token[id] : bpe::TokenTextToBytes(id_to_token[id]);
-    if (!id_to_token[id].empty()) bytes_to_id.emplace(bpe::TokenTextToBytes(id_to_token[id]), id);
+    const bool model_token = in_model.empty() ? true : in_model[id];
+    if (model_token && !id_to_token[id].empty()) bytes_to_id.emplace(bpe::TokenTextToBytes(id_to_token[id]), id);
   }
   // Longest first (ties by id) for both matching modes.
   for (auto* list : {&added_raw, &added_normalized}) {
@@ -302,15 +303,6 @@ absl::StatusOr<BpeTokenizer> BpeTokenizer::FromTokenizerJson(const std::string& 
     m->id_to_token[i] = tok;
     m->token_to_id[tok] = i;
   }
-  m->special.assign(max_id + 1, false);
-  m->raw_decode.assign(max_id + 1, false);
-  for (const bpe::AddedToken& t : added) {
-    if (m->id_to_token[t.id].empty()) m->id_to_token[t.id] = t.content;
-    m->token_to_id.emplace(t.content, t.id);
-    m->special[t.id] = t.special;
-    m->raw_decode[t.id] = true;
-    (t.normalized ? m->added_normalized : m->added_raw).push_back(t);
-  }
   for (int b = 0; b < 256; ++b) {
     const auto it = m->token_to_id.find(bpe::BytesToTokenText(std::string(1, static_cast<char>(b))));
     m->byte_id[b] = it == m->token_to_id.end() ? -1 : it->second;
@@ -336,6 +328,19 @@ absl::StatusOr<BpeTokenizer> BpeTokenizer::FromTokenizerJson(const std::string& 
     m->merges[key] = {rank, ic->second};  // a repeated pair: the later rank wins, as in tokenizers
     m->merge_list.push_back(std::move(ab));
     ++rank;
+  }
+  // Added tokens join the id <-> text maps only now: merges, bytes and ignore_merges look at
+  // the model's vocabulary alone, as in tokenizers.
+  m->in_model.assign(max_id + 1, false);
+  for (int32_t id = 0; id <= max_id; ++id) m->in_model[id] = !m->id_to_token[id].empty();
+  m->special.assign(max_id + 1, false);
+  m->raw_decode.assign(max_id + 1, false);
+  for (const bpe::AddedToken& t : added) {
+    if (m->id_to_token[t.id].empty()) m->id_to_token[t.id] = t.content;
+    m->token_to_id.emplace(t.content, t.id);
+    m->special[t.id] = t.special;
+    m->raw_decode[t.id] = true;
+    (t.normalized ? m->added_normalized : m->added_raw).push_back(t);
   }
   m->normalizer_json = j.value("normalizer", json());
   AUGUR_RETURN_IF_ERROR(ParseNormalizer(source, m->normalizer_json, &m->nfc));
@@ -478,7 +483,10 @@ std::string BpeTokenizer::ToTokenizerJson() const {
   }
   ojson vocab = ojson::object();
   for (int32_t id = 0; id < m.vocab_size(); ++id) {
-    if (!m.id_to_token[id].empty() && m.token_to_id.at(m.id_to_token[id]) == id) vocab[m.id_to_token[id]] = id;
+    const bool model_token = m.in_model.empty() || m.in_model[id];  // added-only ids stay out
+    if (model_token && !m.id_to_token[id].empty() && m.token_to_id.at(m.id_to_token[id]) == id) {
+      vocab[m.id_to_token[id]] = id;
+    }
   }
   ojson merges = ojson::array();
   for (const auto& [a, b] : m.merge_list) {
