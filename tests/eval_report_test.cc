@@ -201,7 +201,7 @@ TEST(Harness, TargetOnlyAndPromptLookupOnTinyModel) {
   c.max_position_embeddings = 128;
   LlamaModel m(c);
   m->init_weights(3);
-  EvalPrompt prompt{"tiny", {1, 5, 7, 9, 5, 7, 9, 5, 7}};
+  EvalPrompt prompt{"tiny", {1, 5, 7, 9, 5, 7, 9, 5, 7}, ""};
   SpecOptions o;
   o.max_new = 24;
   o.sampling.temperature = 0;

@@ -434,7 +434,7 @@ TEST(TeacherGenJsonl, PromptsOfDifferentLengthsWithARealTokenizer) {
   testing_data::WriteText(tmp / "bad.jsonl", "{\"prompt\": \"ok\"}\n{\"text\": \"no prompt\"}\n");
   auto bad = JsonlPrompts(tmp / "bad.jsonl", *tok, 0);
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("bad.jsonl:2: expected a JSON object with a \"prompt\" string"),
+  EXPECT_NE(bad.status().message().find("bad.jsonl:2: needs exactly one of a string field \"prompt\" or a \"messages\" list"),
             std::string::npos)
       << bad.status();
   // A store made with another tokenizer is refused when the tokenizer is known.

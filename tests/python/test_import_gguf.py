@@ -7,8 +7,8 @@ package and undoes llama.cpp's q/k permutation in its own code). Checks:
   same blocks; the q/k rows only move);
 - augur's own forward (ckpt_tool logits) on the imported directory vs transformers' GGUF model:
   max |logit difference| <= 1e-4 in float32 on several prompts (accumulation order differs);
-- greedy continuations of `augur generate --temperature 0` equal transformers' generate
-  token for token;
+- greedy continuations of `augur generate --temperature 0` are transformers' argmax at every
+  position (teacher-forced), near ties (top two within 1e-3) excepted;
 - config.json, generation_config.json, tokenizer_config.json (chat template) and augur.json
   (source, sha256) carry what the GGUF says;
 - bad input (truncated, bad magic, unsupported architecture, a tensor missing, a metadata key of
@@ -132,18 +132,38 @@ def test_augur_logits_match_transformers(imported, hf_gguf, tokenizer, prompt):
     assert diff <= 1e-4, f"max |logit diff| {diff:.3g} (logit scale {np.abs(ref).max():.1f})"
 
 
+NEAR_TIE = 1e-3  # logits closer than this are a tie between fp32 implementations (accumulation order)
+
+
 @pytest.mark.parametrize("prompt", PROMPTS[:3])
 def test_greedy_continuation_equals_transformers(imported, hf_gguf, tokenizer, prompt):
-    n_new = 24
+    """augur's greedy tokens, teacher-forced through transformers: every token is transformers'
+    argmax at its position, except where transformers' own top two are within NEAR_TIE (a tie
+    either engine may break either way; then augur's token must be one of the tied ones).
+    transformers' generate() is not the reference: its cached decode path differs from its own
+    full forward by more than that (measured: on the haiku prompt its 4th token is not in the
+    full forward's top 3, whose logits lie within 0.02)."""
+    n_new = 32
     ids = tokenizer(prompt)["input_ids"]
-    with torch.no_grad():
-        ref = hf_gguf.generate(torch.tensor([ids]), max_new_tokens=n_new, do_sample=False, eos_token_id=None,
-                               pad_token_id=2)[0, len(ids):].tolist()
     proc = run("generate", "--model", imported, "--prompt", prompt, "--max-new", n_new, "--temperature", "0",
                "--print-ids", "--ignore-eos")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["prompt_ids"] == ids
-    assert out["ids"] == ref
+    ours = out["ids"]
+    assert len(ours) == n_new
+    with torch.no_grad():
+        logits = hf_gguf(torch.tensor([ids + ours])).logits[0, len(ids) - 1:-1].double()
+    ties = 0
+    for i, tok in enumerate(ours):
+        row = logits[i]
+        top2 = row.topk(2).values
+        tied = float(top2[0] - top2[1]) < NEAR_TIE
+        if tied:
+            ties += 1
+            assert float(row.max() - row[tok]) < NEAR_TIE, f"position {i}: {tok} is not among the tied tokens"
+        else:
+            assert tok == int(row.argmax()), f"position {i}: augur {tok}, transformers {int(row.argmax())}"
+    assert ties <= 2
 
 
 # ---- bad input ---------------------------------------------------------------------------
@@ -203,9 +223,9 @@ def write_small(path, arch="llama", drop=None, wrong_type=None):
             cs.append(256 + n)
             n += 1
     toks = [chr(c) for _, c in sorted(zip(bs, cs))]
-    toks += [f"<x{i}>" for i in range(v - 256 - 1)] + ["<|endoftext|>"]
+    toks += ["\u0120t"] + [f"<x{i}>" for i in range(v - 256 - 2)] + ["<|endoftext|>"]
     w.add_token_list(toks)
-    w.add_token_merges([])
+    w.add_token_merges(["\u0120 t"])
     w.add_token_types([1] * (v - 1) + [3])
     w.add_eos_token_id(v - 1)
     rng = np.random.default_rng(0)
