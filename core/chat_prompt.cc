@@ -18,23 +18,32 @@ absl::StatusOr<ChatSetup> LoadChatSetup(const Tokenizer& tokenizer, const std::s
     const size_t slash = tokenizer_file.find_last_of('/');
     const std::string dir = slash == std::string::npos ? "." : tokenizer_file.substr(0, slash);
     const std::string path = dir + "/tokenizer_config.json";
-    if (!FileExists(path))
-      return absl::NotFoundError(absl::StrCat("chat template: ", dir, ": no tokenizer_config.json with a chat_template; "
-                                              "pass --chat-template NAME (", absl::StrJoin(ChatTemplateNames(), ", "), ")"));
-    AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
-    const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object())
-      return absl::InvalidArgumentError(absl::StrCat("chat template: ", path, ": not a JSON object"));
+    // transformers >= 4.43 may keep the template in chat_template.jinja instead.
+    const std::string jinja = dir + "/chat_template.jinja";
+    nlohmann::json j = nlohmann::json::object();
+    if (FileExists(path)) {
+      AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+      j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded() || !j.is_object())
+        return absl::InvalidArgumentError(absl::StrCat("chat template: ", path, ": not a JSON object"));
+    }
     auto it = j.find("chat_template");
-    if (it == j.end() || it->is_null())
-      return absl::NotFoundError(absl::StrCat("chat template: ", path, ": has no chat_template; pass --chat-template NAME (",
+    if ((it == j.end() || it->is_null()) && FileExists(jinja)) {
+      AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(jinja));
+      AUGUR_ASSIGN_OR_RETURN(out.tmpl, DetectChatTemplate(text, jinja));
+      out.source = jinja;
+    } else if (it == j.end() || it->is_null()) {
+      return absl::NotFoundError(absl::StrCat("chat template: ", dir, ": no chat_template in tokenizer_config.json and no "
+                                              "chat_template.jinja; pass --chat-template NAME (",
                                               absl::StrJoin(ChatTemplateNames(), ", "), ")"));
-    if (!it->is_string())
-      return absl::InvalidArgumentError(absl::StrCat(
-          "chat template: ", path, ": chat_template is not a string (named template lists are not supported; pass "
-          "--chat-template NAME)"));
-    AUGUR_ASSIGN_OR_RETURN(out.tmpl, DetectChatTemplate(it->get<std::string>(), path));
-    out.source = path;
+    } else {
+      if (!it->is_string())
+        return absl::InvalidArgumentError(absl::StrCat(
+            "chat template: ", path, ": chat_template is not a string (named template lists are not supported; pass "
+            "--chat-template NAME)"));
+      AUGUR_ASSIGN_OR_RETURN(out.tmpl, DetectChatTemplate(it->get<std::string>(), path));
+      out.source = path;
+    }
   }
   if (tokenizer.bos_id() >= 0) out.specials.bos = tokenizer.IdToPiece(tokenizer.bos_id());
   if (tokenizer.eos_id() >= 0) out.specials.eos = tokenizer.IdToPiece(tokenizer.eos_id());

@@ -257,7 +257,8 @@ absl::Status CopyTokenizerFiles(const std::string& tokenizer_file, const std::st
       WriteFileAtomic(absl::StrCat(dir, "/", json_file ? kTokenizerJsonFile : kTokenizerFile), bytes));
   const std::string src_dir = DirOf(tokenizer_file);
   bool have_config = false;
-  for (const char* name : {"tokenizer_config.json", "special_tokens_map.json", "generation_config.json"}) {
+  for (const char* name :
+       {"tokenizer_config.json", "special_tokens_map.json", "generation_config.json", "chat_template.jinja"}) {
     const std::string src = absl::StrCat(src_dir, "/", name);
     if (!FileExists(src)) continue;
     AUGUR_ASSIGN_OR_RETURN(std::string side, ReadFile(src));

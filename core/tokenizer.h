@@ -92,7 +92,8 @@ absl::Status CheckDraftTokenizer(const Tokenizer& target, const Tokenizer& draft
 std::string FindTokenizerFile(const std::string& dir);
 // Copies a tokenizer file (tokenizer.model or tokenizer.json, under its own name) into `dir`,
 // with the files that travel with it when they sit beside it: tokenizer_config.json (chat
-// template, special tokens), special_tokens_map.json and generation_config.json. Without a
+// template, special tokens), special_tokens_map.json, generation_config.json and
+// chat_template.jinja. Without a
 // tokenizer_config.json beside it, one is made (HfTokenizerConfig). Every file is written
 // atomically.
 absl::Status CopyTokenizerFiles(const std::string& tokenizer_file, const std::string& dir);

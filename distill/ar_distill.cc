@@ -180,13 +180,16 @@ absl::Status ArDistillObjective::PrepareValidation() {
     }
     std::vector<int64_t> ids(b_n * width, 0), rows;
     for (int64_t b = 0; b < b_n; ++b) {
-      const int64_t n = std::min(width, seqs[b].length());
+      const int64_t L = seqs[b].length(), n = std::min(width, L);
       // Continuation rows: where a drafter drafts when the target generates (all rows of a
-      // teacher-forced sequence).
+      // teacher-forced sequence). A prompt longer than the window (chat requests that quote
+      // code) would leave none, so the window starts T/2 tokens before the continuation (or
+      // ends at the sequence's end), keeping half a window of prompt as context.
       const int64_t first = FirstContinuationRow(seqs[b].prompt_len);
+      const int64_t start = std::max<int64_t>(0, std::min(first - T / 2, L - n));
       for (int64_t i = 0; i < n; ++i) {
-        ids[b * width + i] = seqs[b].tokens[i];
-        if (i >= first) rows.push_back(b * width + i);
+        ids[b * width + i] = seqs[b].tokens[start + i];
+        if (start + i >= first) rows.push_back(b * width + i);
       }
     }
     if (rows.empty()) continue;

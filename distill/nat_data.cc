@@ -145,9 +145,14 @@ std::vector<NatWindow> NatTeacherData::HeldOutWindows() const {
   for (int64_t s = num_train_; s < store_->num_sequences(); ++s) {
     NatWindow w;
     w.sequence = s;
-    w.length = std::min(store_->sequence_length(s), opts_.seq_len);
-    // The drafter drafts once the context ends at the last prompt token (or later).
-    w.min_anchor = std::max<int64_t>(0, store_->prompt_len(s) - 1);
+    const int64_t len = store_->sequence_length(s);
+    w.length = std::min(len, opts_.seq_len);
+    // The drafter drafts once the context ends at the last prompt token (or later). A prompt
+    // longer than the window (chat requests quoting code) would leave no anchor, so the window
+    // starts half a window before the continuation (or ends at the sequence's end).
+    const int64_t first = std::max<int64_t>(0, store_->prompt_len(s) - 1);
+    w.start = std::max<int64_t>(0, std::min(first - opts_.seq_len / 2, len - w.length));
+    w.min_anchor = first - w.start;
     for (int64_t a = w.min_anchor; a <= w.length - opts_.gamma; ++a) w.anchors.push_back(a);
     if (!w.anchors.empty()) out.push_back(std::move(w));
   }

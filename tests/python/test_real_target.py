@@ -92,7 +92,7 @@ def test_generate_prompt_and_chat(imported):
     from transformers import AutoTokenizer
     hf = AutoTokenizer.from_pretrained(imported)
     want = hf.apply_chat_template([{"role": "user", "content": CHAT}], add_generation_prompt=True, tokenize=True)
-    if isinstance(want, dict):
+    if hasattr(want, "keys"):  # transformers 5 returns a BatchEncoding
         want = want["input_ids"]
     assert got["prompt_ids"] == list(want)
     assert 0 < len(got["ids"]) <= 48
