@@ -46,7 +46,11 @@ absl::StatusOr<LoadedCheckpoint> LoadDrafterCheckpoint(const std::string& kind, 
     auto target_tok = Tokenizer::Load(ctx.target_dir);
     auto drafter_tok = ckpt.tokenizer_model.empty() ? absl::StatusOr<Tokenizer>(absl::NotFoundError("none"))
                                                     : Tokenizer::Load(ckpt.tokenizer_model);
-    if (!target_tok.ok() || !drafter_tok.ok())
+    // The llama.cpp check needs the drafter's own tokenizer: a file that is not the one its
+    // augur.json records says nothing about how the drafter was trained.
+    const bool file_is_record = drafter_tok.ok() && (ckpt.meta.tokenizer_fingerprint.empty() ||
+                                                     ckpt.meta.tokenizer_fingerprint == drafter_tok->fingerprint());
+    if (!target_tok.ok() || !file_is_record)
       return absl::FailedPreconditionError(absl::StrCat(spec, ": made with tokenizer ", fp, " but the target ",
                                                         ctx.target_dir, " uses ", ctx.target_tokenizer_fingerprint,
                                                         "; a drafter must share the target's tokenizer"));

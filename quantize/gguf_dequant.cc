@@ -4,14 +4,7 @@
 
 // Bitwise equality with numpy needs each `a * b - c` to round twice; CMake builds this file
 // with -ffp-contract=off, and the pragma/attribute below keep that true for a direct g++ build.
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#define AUGUR_NO_FP_CONTRACT
-#elif defined(__GNUC__)
-#define AUGUR_NO_FP_CONTRACT __attribute__((optimize("fp-contract=off")))
-#else
-#define AUGUR_NO_FP_CONTRACT
-#endif
+#include "quantize/fp_contract.h"
 
 namespace augur::gguf {
 namespace {

@@ -66,6 +66,16 @@ GgmlType ChooseType(const at::Tensor& t, GgmlType wanted, bool* fell_back) {
   return wanted;
 }
 
+// tokenizer.ggml.{bos,eos,unknown,padding}_token_id for the ids a vocabulary has (>= 0).
+void SetSpecialIds(GgufWriter& w, int32_t bos, int32_t eos, int32_t unk, int32_t pad) {
+  const std::pair<const char*, int32_t> ids[] = {{"tokenizer.ggml.bos_token_id", bos},
+                                                 {"tokenizer.ggml.eos_token_id", eos},
+                                                 {"tokenizer.ggml.unknown_token_id", unk},
+                                                 {"tokenizer.ggml.padding_token_id", pad}};
+  for (const auto& [key, id] : ids)
+    if (id >= 0) w.SetU32(key, static_cast<uint32_t>(id));
+}
+
 }  // namespace
 
 uint32_t LlamaFileType(GgmlType type) {
@@ -163,10 +173,7 @@ absl::StatusOr<ExportSummary> ExportGguf(const std::string& model_dir, const std
     w.SetStringArray("tokenizer.ggml.tokens", bpe_vocab.tokens);
     w.SetI32Array("tokenizer.ggml.token_type", bpe_vocab.types);
     w.SetStringArray("tokenizer.ggml.merges", bpe_vocab.merges);
-    if (bpe_vocab.bos_id >= 0) w.SetU32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(bpe_vocab.bos_id));
-    if (bpe_vocab.eos_id >= 0) w.SetU32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(bpe_vocab.eos_id));
-    if (bpe_vocab.unk_id >= 0) w.SetU32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(bpe_vocab.unk_id));
-    if (bpe_vocab.pad_id >= 0) w.SetU32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(bpe_vocab.pad_id));
+    SetSpecialIds(w, bpe_vocab.bos_id, bpe_vocab.eos_id, bpe_vocab.unk_id, bpe_vocab.pad_id);
     w.SetBool("tokenizer.ggml.add_bos_token", bpe_vocab.add_bos);
     w.SetBool("tokenizer.ggml.add_eos_token", false);
     w.SetBool("tokenizer.ggml.add_space_prefix", false);
@@ -177,10 +184,7 @@ absl::StatusOr<ExportSummary> ExportGguf(const std::string& model_dir, const std
     w.SetStringArray("tokenizer.ggml.tokens", vocab.tokens);
     w.SetF32Array("tokenizer.ggml.scores", vocab.scores);
     w.SetI32Array("tokenizer.ggml.token_type", vocab.types);
-    if (vocab.bos_id >= 0) w.SetU32("tokenizer.ggml.bos_token_id", static_cast<uint32_t>(vocab.bos_id));
-    if (vocab.eos_id >= 0) w.SetU32("tokenizer.ggml.eos_token_id", static_cast<uint32_t>(vocab.eos_id));
-    if (vocab.unk_id >= 0) w.SetU32("tokenizer.ggml.unknown_token_id", static_cast<uint32_t>(vocab.unk_id));
-    if (vocab.pad_id >= 0) w.SetU32("tokenizer.ggml.padding_token_id", static_cast<uint32_t>(vocab.pad_id));
+    SetSpecialIds(w, vocab.bos_id, vocab.eos_id, vocab.unk_id, vocab.pad_id);
     // augur's documents start with BOS (training and `augur generate`) and never get an EOS.
     w.SetBool("tokenizer.ggml.add_bos_token", vocab.bos_id >= 0);
     w.SetBool("tokenizer.ggml.add_eos_token", false);

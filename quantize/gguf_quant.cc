@@ -12,14 +12,7 @@
 // The block quantizers must round exactly as ggml's reference C and the gguf package's
 // numpy code do: x * id and the + 8.5 are two float32 roundings. A fused multiply-add
 // (which -ffp-contract=fast would emit under -mfma) rounds once and changes some nibbles.
-#if defined(__clang__)
-#define AUGUR_NO_FP_CONTRACT
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#define AUGUR_NO_FP_CONTRACT __attribute__((optimize("fp-contract=off")))
-#else
-#define AUGUR_NO_FP_CONTRACT
-#endif
+#include "quantize/fp_contract.h"
 
 namespace augur::gguf {
 namespace {

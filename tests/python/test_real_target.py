@@ -104,7 +104,7 @@ def test_pipeline(request, which, root, prompts):
     w = root / f"run-{which}"
     w.mkdir()
     run("distill", "gen", "--target", target, "--prompts", prompts, "--out", w / "teacher.h5", "--max-new", "24",
-        "--mode", "greedy", "--top-k", "8", "--batch", "4", "--quiet")
+        "--mode", "greedy", "--top-k", "8", "--batch", "4", "--no-progress")
     common = ["--target", target, "--teacher", w / "teacher.h5", "--student", "target", "--init", "target",
               "--init-layers", "0,29", "--steps", "2", "--batch", "2", "--seq-len", "48", "--eval-every", "2",
               "--quiet"]
