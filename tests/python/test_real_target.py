@@ -44,17 +44,21 @@ def imported(root):
 
 
 @pytest.fixture(scope="module")
-def hf_saved(root):
-    """transformers' own save_pretrained of the GGUF model and its tokenizer."""
+def hf_saved(root, imported):
+    """A directory transformers wrote itself: its save_pretrained of the model (loaded from the
+    imported directory: a model loaded with gguf_file= is marked quantized and cannot be saved)
+    and of the tokenizer transformers converts from the GGUF (its own tokenizer.json, without
+    SmolLM's digit splitting, and its own tokenizer_config.json / chat template files)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     path = require_gguf()
     d, f = os.path.split(path)
     out = root / "hf"
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=f, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(imported, torch_dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(d, gguf_file=f)
     model.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
+    assert (out / "tokenizer.json").is_file() and not (out / "tokenizer.model").exists()
     return out
 
 
@@ -106,7 +110,7 @@ def test_pipeline(request, which, root, prompts):
     run("distill", "gen", "--target", target, "--prompts", prompts, "--out", w / "teacher.h5", "--max-new", "24",
         "--mode", "greedy", "--top-k", "8", "--batch", "4", "--no-progress")
     common = ["--target", target, "--teacher", w / "teacher.h5", "--student", "target", "--init", "target",
-              "--init-layers", "0,29", "--steps", "2", "--batch", "2", "--seq-len", "48", "--eval-every", "2",
+              "--init-layers", "0,29", "--steps", "2", "--batch", "2", "--seq-len", "48", "--eval-every", "2", "--eval-sequences", "1",
               "--quiet"]
     run("distill", "ar", *common, "--out", w / "ar")
     run("distill", "nat", *common, "--gamma", "3", "--out", w / "nat")
