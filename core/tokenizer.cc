@@ -129,6 +129,16 @@ absl::StatusOr<nlohmann::json> SiblingConfig(const std::string& file) {
   return j;
 }
 
+// A JSON object is a tokenizer.json; a SentencePiece proto never starts with '{'.
+bool IsTokenizerJson(const std::string& bytes) { return !bytes.empty() && bytes[0] == '{'; }
+
+absl::StatusOr<std::shared_ptr<const Tokenizer::Backend>> MakeBackend(const std::string& bytes,
+                                                                      const nlohmann::json& config,
+                                                                      const std::string& name) {
+  if (IsTokenizerJson(bytes)) return MakeBpeBackend(bytes, config, name);
+  return MakeSpmBackend(bytes, name);
+}
+
 }  // namespace
 
 std::string FindTokenizerFile(const std::string& dir) {
@@ -156,23 +166,20 @@ absl::StatusOr<Tokenizer> Tokenizer::Load(const std::string& path) {
     return absl::Status(bytes.status().code(),
                         absl::StrCat("tokenizer: ", file, ": cannot read: ", bytes.status().message()));
   }
-  if (!bytes->empty() && (*bytes)[0] == '{') {
-    AUGUR_ASSIGN_OR_RETURN(nlohmann::json config, SiblingConfig(file));
-    Tokenizer t;
-    AUGUR_ASSIGN_OR_RETURN(t.impl_, MakeBpeBackend(*bytes, config, file));
-    return t;
+  // Beside a tokenizer.json, tokenizer_config.json names the special tokens.
+  nlohmann::json config;
+  if (IsTokenizerJson(*bytes)) {
+    AUGUR_ASSIGN_OR_RETURN(config, SiblingConfig(file));
   }
-  return FromSerialized(*bytes, file);
+  Tokenizer t;
+  AUGUR_ASSIGN_OR_RETURN(t.impl_, MakeBackend(*bytes, config, file));
+  return t;
 }
 
 absl::StatusOr<Tokenizer> Tokenizer::FromSerialized(const std::string& serialized,
                                                     const std::string& name) {
   Tokenizer t;
-  if (!serialized.empty() && serialized[0] == '{') {
-    AUGUR_ASSIGN_OR_RETURN(t.impl_, MakeBpeBackend(serialized, nlohmann::json(), name));
-  } else {
-    AUGUR_ASSIGN_OR_RETURN(t.impl_, MakeSpmBackend(serialized, name));
-  }
+  AUGUR_ASSIGN_OR_RETURN(t.impl_, MakeBackend(serialized, nlohmann::json(), name));
   return t;
 }
 
@@ -252,7 +259,7 @@ absl::Status CopyTokenizerFiles(const std::string& tokenizer_file, const std::st
     return absl::NotFoundError(absl::StrCat("tokenizer: ", tokenizer_file, ": no such file"));
   AUGUR_ASSIGN_OR_RETURN(std::string bytes, ReadFile(tokenizer_file));
   // Stored under the name of its kind (a JSON object is a tokenizer.json), byte for byte.
-  const bool json_file = !bytes.empty() && bytes[0] == '{';
+  const bool json_file = IsTokenizerJson(bytes);
   AUGUR_RETURN_IF_ERROR(
       WriteFileAtomic(absl::StrCat(dir, "/", json_file ? kTokenizerJsonFile : kTokenizerFile), bytes));
   const std::string src_dir = DirOf(tokenizer_file);
