@@ -1,5 +1,5 @@
 // Draft step latency of a checkpoint run fp32 vs quantized (RTN in memory), on LibTorch
-// (core/decode_model.h TorchDecodeModel) and on the native CPU runtime (quantize/native_llama.h):
+// (runtime/decode_model.h TorchDecodeModel) and on the native CPU runtime (runtime/native_llama.h):
 // one-token decode with a warm KV cache of --context tokens, the step a drafter repeats gamma
 // times per speculation round, through the DecodeModel interface the drafters use. Variants
 // are timed in turn within each round (same machine load).
@@ -23,8 +23,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/checkpoint.h"
-#include "core/decode_model.h"
-#include "quantize/native_llama.h"
+#include "runtime/decode_model.h"
+#include "runtime/native_llama.h"
 #include "quantize/quantize_model.h"
 #include "bench/bench_util.h"
 

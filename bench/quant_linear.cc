@@ -21,7 +21,7 @@
 #include <absl/strings/str_split.h>
 #include <nlohmann/json.hpp>
 
-#include "quantize/qlinear.h"
+#include "runtime/qlinear.h"
 #include "bench/bench_util.h"
 
 namespace {

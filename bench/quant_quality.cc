@@ -16,7 +16,7 @@
 #include "core/checkpoint.h"
 #include "datasets/token_store.h"
 #include "datasets/token_windows.h"
-#include "quantize/qmodel.h"
+#include "runtime/qmodel.h"
 
 int main(int argc, char** argv) {
   std::string model, quantized, data;

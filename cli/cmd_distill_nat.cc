@@ -18,7 +18,7 @@
 #include "core/fs.h"
 #include "distill/nat_distill.h"
 #include "distill/qat.h"
-#include "quantize/scheme.h"
+#include "runtime/scheme.h"
 #include "train/checkpointing.h"
 
 namespace augur::cli {

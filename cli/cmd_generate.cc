@@ -15,7 +15,7 @@
 #include "core/device.h"
 #include "core/sampling.h"
 #include "core/tokenizer.h"
-#include "quantize/qmodel.h"
+#include "runtime/qmodel.h"
 
 namespace augur::cli {
 namespace {

@@ -12,7 +12,7 @@
 #include "core/fs.h"
 #include "core/tokenizer.h"
 #include "quantize/quantize_model.h"
-#include "quantize/scheme.h"
+#include "runtime/scheme.h"
 
 namespace augur::cli {
 namespace {
@@ -51,7 +51,7 @@ int RunQuantize(int argc, char** argv, int first) {
       .flag("threads", "N", "CPU threads for LibTorch and the kernels (0 = default)", "0")
       .flag("out", "DIR", "output directory (quantized checkpoint)", "", /*required=*/true)
       .note("Schemes written to augur.json: int8, int4-g32, int4-g64, int4-g128. The quantized checkpoint runs "
-            "through LoadQuantizedModel (quantize/qmodel.h); transformers cannot load it.");
+            "through LoadQuantizedModel (runtime/qmodel.h); transformers cannot load it.");
   if (auto st = args.parse(argc, argv, first); !st.ok()) return Fail(cmd, st);
   if (args.help_requested()) {
     std::printf("%s", args.help().c_str());

@@ -12,8 +12,8 @@
 #include "eval/nat_drafter.h"
 #include "eval/ngram_index.h"
 #include "eval/prompt_lookup.h"
-#include "quantize/native_llama.h"
-#include "quantize/qmodel.h"
+#include "runtime/native_llama.h"
+#include "runtime/qmodel.h"
 
 namespace augur::cli {
 namespace {
@@ -92,7 +92,7 @@ absl::StatusOr<ModelDrafterArg> ParseModelDrafterArg(const std::string& kind, co
   return out;
 }
 
-// The engine that runs a model drafter: NativeLlama (quantize/native_llama.h) for a CPU model
+// The engine that runs a model drafter: NativeLlama (runtime/native_llama.h) for a CPU model
 // unless engine=torch; LibTorch when asked, on other devices, or when the native runtime
 // refuses the model (a one-line note says why).
 std::unique_ptr<DecodeModel> MakeDecoder(const std::string& spec, const std::string& engine, LlamaModel model,

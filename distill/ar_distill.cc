@@ -17,7 +17,7 @@
 #include "datasets/teacher_store.h"
 #include "distill/distill_setup.h"
 #include "distill/qat.h"
-#include "quantize/qmodel.h"
+#include "runtime/qmodel.h"
 
 namespace augur::distill {
 namespace {

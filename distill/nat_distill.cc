@@ -15,7 +15,7 @@
 #include "datasets/teacher_store.h"
 #include "distill/distill_setup.h"
 #include "distill/qat.h"
-#include "quantize/qmodel.h"
+#include "runtime/qmodel.h"
 #include "distill/ar_distill.h"
 #include "distill/nat_data.h"
 

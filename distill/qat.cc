@@ -5,7 +5,7 @@
 #include "core/checkpoint.h"
 #include "core/fs.h"
 #include "quantize/fake_quant.h"
-#include "quantize/scheme.h"
+#include "runtime/scheme.h"
 
 namespace augur::distill {
 

@@ -20,7 +20,7 @@ namespace augur::distill {
 // <out>/quantized: where the quantized drafter of a --qat run goes.
 std::string QatExportDir(const std::string& out_dir);
 
-// "" (off) or a scheme name of quantize/scheme.h (int8, int4-g32, ...); `command` prefixes errors.
+// "" (off) or a scheme name of runtime/scheme.h (int8, int4-g32, ...); `command` prefixes errors.
 absl::Status ValidateQatScheme(const std::string& scheme, const std::string& command);
 
 // The TrainJob::prepare hook that switches the student's decoder linears to fake-quant

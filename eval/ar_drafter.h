@@ -4,7 +4,7 @@
 
 #include <memory>
 
-#include "core/decode_model.h"
+#include "runtime/decode_model.h"
 #include "eval/drafter.h"
 
 namespace augur {
@@ -14,7 +14,7 @@ class ArDrafter : public Drafter {
   // `capacity`: the longest context this drafter will see (prompt + max_new + gamma). Runs
   // the model through LibTorch (TorchDecodeModel).
   ArDrafter(LlamaModel model, int64_t capacity, std::string name = "ar");
-  // Any engine (quantize/native_llama.h on the CPU); its capacity is the longest context.
+  // Any engine (runtime/native_llama.h on the CPU); its capacity is the longest context.
   explicit ArDrafter(std::unique_ptr<DecodeModel> decoder, std::string name = "ar");
   std::string name() const override { return name_; }
   absl::Status Begin(const std::vector<int64_t>& prompt) override;

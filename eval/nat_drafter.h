@@ -11,7 +11,7 @@
 #include <string>
 
 #include "core/checkpoint.h"
-#include "core/decode_model.h"
+#include "runtime/decode_model.h"
 #include "eval/drafter.h"
 
 namespace augur {
@@ -23,7 +23,7 @@ class NatDrafter : public Drafter {
   // Runs the model through LibTorch (TorchDecodeModel).
   NatDrafter(LlamaModel model, int64_t trained_gamma, int64_t mask_id, int64_t capacity,
              std::string name = "nat");
-  // Any engine (quantize/native_llama.h on the CPU); its capacity must hold the longest
+  // Any engine (runtime/native_llama.h on the CPU); its capacity must hold the longest
   // context plus the gamma-1 mask slots: CacheCapacity(capacity, trained_gamma).
   NatDrafter(std::unique_ptr<DecodeModel> decoder, int64_t trained_gamma, int64_t mask_id,
              std::string name = "nat");

@@ -3,7 +3,7 @@
 #include <ATen/ATen.h>
 #include <torch/torch.h>
 
-#include "quantize/qmodel.h"
+#include "runtime/qmodel.h"
 
 namespace augur {
 

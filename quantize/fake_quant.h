@@ -1,5 +1,5 @@
 // Quantization-aware training pieces: a fake-quant linear (the forward uses the weights
-// quantized and dequantized by exactly the rules of quantize/qweight.h, the backward passes the
+// quantized and dequantized by exactly the rules of runtime/qweight.h, the backward passes the
 // gradient straight through to the fp32 weights), switching a LlamaModel's linears to it, and
 // exporting the real quantized checkpoint from the trained fp32 weights.
 #pragma once
@@ -10,7 +10,7 @@
 
 #include "core/checkpoint.h"
 #include "core/model.h"
-#include "quantize/scheme.h"
+#include "runtime/scheme.h"
 
 namespace augur {
 

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "core/status.h"
-#include "quantize/qweight.h"
+#include "runtime/qweight.h"
 
 namespace augur {
 

@@ -7,7 +7,7 @@
 #include "core/progress.h"
 #include "datasets/token_store.h"
 #include "datasets/token_windows.h"
-#include "quantize/qlinear.h"
+#include "runtime/qlinear.h"
 
 namespace augur {
 namespace {

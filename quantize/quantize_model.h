@@ -12,7 +12,7 @@
 
 #include "core/model.h"
 #include "quantize/gptq.h"
-#include "quantize/qmodel.h"
+#include "runtime/qmodel.h"
 
 namespace augur {
 

@@ -166,7 +166,7 @@ print(f"scripts/quant_experiment.sh: held-out alpha = `augur distill ar|nat --ev
       f"tau / speedup / draft time = one `augur eval` per drafter over all its variants (greedy, gamma {gamma}, "
       f"{num_prompts} held-out corpus prompts x {max_new} new tokens, --check passed); draft ms/round = the "
       f"drafter's wall time per speculation round in that eval (AR: gamma one-token steps; NAT: one forward). "
-      f"Every drafter runs on the native CPU engine (quantize/native_llama.h) except 'fp32-torch', the same fp32 "
+      f"Every drafter runs on the native CPU engine (runtime/native_llama.h) except 'fp32-torch', the same fp32 "
       f"drafter on LibTorch; 'vs fp32' compares with fp32 on the native engine. "
       f"QAT = `--qat int4-g32`, {qat_steps} steps at lr {qat_lr} continued from the fp32 drafter, exported from "
       f"its best checkpoint. Sizes are the safetensors files; embeddings stay fp32, the head too except in the '-head' variants "

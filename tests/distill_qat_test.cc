@@ -21,8 +21,8 @@
 #include "eval/ar_drafter.h"
 #include "eval/nat_drafter.h"
 #include "quantize/fake_quant.h"
-#include "quantize/kernels_cpu.h"
-#include "quantize/qmodel.h"
+#include "runtime/kernels/kernels_cpu.h"
+#include "runtime/qmodel.h"
 #include "tests/tiny_model.h"
 #include "tests/exact_kernels.h"
 

@@ -8,7 +8,7 @@
 
 #include <gtest/gtest.h>
 
-#include "quantize/kernels_cpu.h"
+#include "runtime/kernels/kernels_cpu.h"
 
 namespace augur {
 

@@ -1,5 +1,5 @@
-// The native CPU decode runtime (quantize/native_llama.h) against its reference, LlamaModel's
-// KV-cache forward through LibTorch (core/decode_model.h TorchDecodeModel), on tiny random
+// The native CPU decode runtime (runtime/native_llama.h) against its reference, LlamaModel's
+// KV-cache forward through LibTorch (runtime/decode_model.h TorchDecodeModel), on tiny random
 // models: fp32 (GQA, MHA, tied and untied head, attention bias, Mistral's window), prefill then
 // one-token steps, rollback, NAT positions + mask, and int8/int4 models with the same packed
 // kernels on both sides. Plus the fp32 kernels against their scalar references, refusals, and
@@ -14,10 +14,10 @@
 #include "eval/ar_drafter.h"
 #include "eval/nat_drafter.h"
 #include "eval/nat_layout.h"
-#include "quantize/kernels_f32.h"
-#include "quantize/native_llama.h"
-#include "quantize/qlinear.h"
-#include "quantize/qmodel.h"
+#include "runtime/kernels/kernels_f32.h"
+#include "runtime/native_llama.h"
+#include "runtime/qlinear.h"
+#include "runtime/qmodel.h"
 #include "quantize/quantize_model.h"
 
 namespace augur {

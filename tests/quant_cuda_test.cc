@@ -4,7 +4,7 @@
 #include <torch/torch.h>
 
 #include "core/device.h"
-#include "quantize/qlinear.h"
+#include "runtime/qlinear.h"
 
 namespace augur {
 namespace {

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "quantize/qweight.h"
-#include "quantize/scheme.h"
+#include "runtime/qweight.h"
+#include "runtime/scheme.h"
 
 namespace augur {
 namespace {

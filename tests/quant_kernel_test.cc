@@ -13,7 +13,7 @@
 #include <string>
 #include <tuple>
 
-#include "quantize/qlinear.h"
+#include "runtime/qlinear.h"
 
 namespace augur {
 namespace {

@@ -11,7 +11,7 @@
 #include "core/checkpoint.h"
 #include "core/fs.h"
 #include "datasets/token_store_writer.h"
-#include "quantize/qlinear.h"
+#include "runtime/qlinear.h"
 #include "quantize/quantize_model.h"
 #include "tests/tiny_model.h"
 #include "tests/exact_kernels.h"

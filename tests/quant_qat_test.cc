@@ -6,8 +6,8 @@
 
 #include "core/fs.h"
 #include "quantize/fake_quant.h"
-#include "quantize/qlinear.h"
-#include "quantize/qmodel.h"
+#include "runtime/qlinear.h"
+#include "runtime/qmodel.h"
 #include "tests/exact_kernels.h"
 
 namespace augur {

@@ -1,6 +1,6 @@
-// fp32 CPU kernels for the native decode runtime (quantize/native_llama.h): small-M GEMM against
+// fp32 CPU kernels for the native decode runtime (runtime/native_llama.h): small-M GEMM against
 // a row-major weight, and the two inner loops of attention. Plain C++ over raw pointers (no
-// torch), like quantize/kernels_cpu.h; the AVX2 versions live in linear_f32_avx2.cc (compiled
+// torch), like runtime/kernels/kernels_cpu.h; the AVX2 versions live in linear_f32_avx2.cc (compiled
 // with -mavx2 -mfma), the scalar references and the dispatch in linear_f32_cpu.cc.
 //
 // Shapes: M rows of x (1 for a draft step, a few for NAT or verification, the prompt for a

@@ -6,8 +6,8 @@
 #include <ATen/core/Tensor.h>
 
 #include "core/model.h"
-#include "quantize/kernels_cpu.h"
-#include "quantize/qweight.h"
+#include "runtime/kernels/kernels_cpu.h"
+#include "runtime/qweight.h"
 
 namespace augur {
 

@@ -1,4 +1,4 @@
-#include "quantize/native_llama.h"
+#include "runtime/native_llama.h"
 
 #include <ATen/ATen.h>
 
@@ -7,9 +7,9 @@
 #include <cstring>
 #include <limits>
 
-#include "quantize/kernels_f32.h"
-#include "quantize/qlinear.h"
-#include "quantize/qmodel.h"
+#include "runtime/kernels/kernels_f32.h"
+#include "runtime/qlinear.h"
+#include "runtime/qmodel.h"
 
 namespace augur {
 namespace {
@@ -147,7 +147,7 @@ void NativeLlama::Linear::Apply(const float* x, int64_t m, float* y) const {
 }
 
 // Many rows at once (a prompt's prefill; also NAT's first forward, which carries the prompt):
-// the same route as QuantizedLinear (quantize/qlinear.h) takes from DequantGemmMinRows() rows,
+// the same route as QuantizedLinear (runtime/qlinear.h) takes from DequantGemmMinRows() rows,
 // ATen's GEMM (MKL), which reuses each weight far better than the row-tiled kernels. Once per
 // prompt, so its allocations do not matter; decode steps never come here.
 void NativeLlama::Linear::ApplyGemm(const float* x, int64_t m, float* y) const {

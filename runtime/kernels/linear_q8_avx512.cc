@@ -18,7 +18,7 @@
 // -mavx512vnni (quantize/CMakeLists.txt); called only when Avx512VnniAvailable().
 #include <algorithm>
 
-#include "quantize/kernels_cpu.h"
+#include "runtime/kernels/kernels_cpu.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__)
 // GCC 12's AVX-512 headers initialise "undefined" vectors as `__m512i __Y = __Y;`, which

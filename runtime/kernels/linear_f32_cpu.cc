@@ -1,6 +1,6 @@
-// Scalar references for quantize/kernels_f32.h and the one dispatch point (AVX2 when this CPU
+// Scalar references for runtime/kernels/kernels_f32.h and the one dispatch point (AVX2 when this CPU
 // and the build have it). Built without -mavx2, so it runs anywhere.
-#include "quantize/kernels_f32.h"
+#include "runtime/kernels/kernels_f32.h"
 
 namespace augur::fkernels {
 

@@ -1,6 +1,6 @@
 // An incremental decoder with its own KV cache (batch 1): what a model drafter drives. Two
 // engines implement it: TorchDecodeModel (a LlamaModel + KVCache, any device) below, and
-// quantize/native_llama.h's NativeLlama (plain fp32 / int8 / int4 CPU loops, no per-operator
+// runtime/native_llama.h's NativeLlama (plain fp32 / int8 / int4 CPU loops, no per-operator
 // overhead), which the drafters use on the CPU.
 //
 // Shapes: N new tokens, K logits rows returned, V vocab.

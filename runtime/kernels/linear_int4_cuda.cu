@@ -2,8 +2,8 @@
 // packed nibbles, all in one group since groups are multiples of 8), dequantizes them with the
 // group's scale and zero, and multiplies them into up to MT rows of x; a warp reduction
 // finishes the row.
-#include "quantize/cuda_common.cuh"
-#include "quantize/kernels_cuda.h"
+#include "runtime/kernels/cuda_common.cuh"
+#include "runtime/kernels/kernels_cuda.h"
 
 namespace augur::qkernels {
 namespace {

@@ -2,12 +2,12 @@
 // linear_int8_avx2.cc) or the CUDA kernel (linear_int8_cuda.cu, built with AUGUR_CUDA).
 #include <ATen/ATen.h>
 
-#include "quantize/qlinear.h"
+#include "runtime/qlinear.h"
 
 #ifdef AUGUR_WITH_CUDA
 #include <c10/cuda/CUDAStream.h>
 
-#include "quantize/kernels_cuda.h"
+#include "runtime/kernels/kernels_cuda.h"
 #endif
 
 namespace augur {

@@ -5,8 +5,8 @@
 // same arithmetic as core/model.cc's LlamaModel::forward with a KV cache (the reference it is
 // tested against, tests/native_llama_test.cc), in microseconds.
 //
-// Linears: fp32 weights copied from the model at construction, run by quantize/kernels_f32.h;
-// a linear with a QuantLinearBackend installed (quantize/qmodel.h) runs its packed int8/int4
+// Linears: fp32 weights copied from the model at construction, run by runtime/kernels/kernels_f32.h;
+// a linear with a QuantLinearBackend installed (runtime/qmodel.h) runs its packed int8/int4
 // weight through the same Int8GemmCpu/Int4GemmCpu kernels the torch model calls. A forward of
 // many tokens (a prompt's prefill) takes the route QuantizedLinear takes from
 // DequantGemmMinRows() rows: ATen's GEMM on the (dequantized) weight; decode steps and NAT
@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "core/decode_model.h"
-#include "quantize/kernels_cpu.h"
-#include "quantize/qweight.h"
+#include "runtime/decode_model.h"
+#include "runtime/kernels/kernels_cpu.h"
+#include "runtime/qweight.h"
 
 namespace augur {
 

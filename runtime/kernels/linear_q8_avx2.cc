@@ -11,10 +11,10 @@
 // split into low and high nibbles lines up with one 32-byte load of x.
 #include <cstring>
 
-#include "quantize/kernels_cpu.h"
+#include "runtime/kernels/kernels_cpu.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include "quantize/avx2_util.h"
+#include "runtime/kernels/avx2_util.h"
 
 namespace augur::qkernels {
 namespace {

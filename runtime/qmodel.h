@@ -1,6 +1,6 @@
 // Quantized checkpoints (docs/FORMATS.md, "Quantized checkpoint") and the LlamaModel that runs
 // them: each decoder linear (and the head unless it is kept in fp32) gets a QuantLinearBackend
-// (quantize/qlinear.h) in the model's LinearBackend slot.
+// (runtime/qlinear.h) in the model's LinearBackend slot.
 #pragma once
 
 #include <torch/nn/modules/linear.h>
@@ -11,7 +11,7 @@
 
 #include "core/checkpoint.h"
 #include "core/model.h"
-#include "quantize/qweight.h"
+#include "runtime/qweight.h"
 
 namespace augur {
 

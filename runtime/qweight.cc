@@ -1,4 +1,4 @@
-#include "quantize/qweight.h"
+#include "runtime/qweight.h"
 
 #include <ATen/ATen.h>
 

@@ -1,8 +1,8 @@
 // int8 linear on CUDA: one warp per output row; each lane reads 4 weights (one 32-bit load) at a
 // time and multiplies them into up to MT rows of x held in registers; a warp reduction and
 // the row's scale finish the row.
-#include "quantize/cuda_common.cuh"
-#include "quantize/kernels_cuda.h"
+#include "runtime/kernels/cuda_common.cuh"
+#include "runtime/kernels/kernels_cuda.h"
 
 namespace augur::qkernels {
 namespace {

@@ -1,4 +1,4 @@
-#include "quantize/scheme.h"
+#include "runtime/scheme.h"
 
 #include <absl/strings/str_join.h>
 

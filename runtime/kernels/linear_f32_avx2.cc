@@ -1,6 +1,6 @@
-// AVX2/FMA versions of quantize/kernels_f32.h. Compiled with -mavx2 -mfma (quantize/CMakeLists.txt);
+// AVX2/FMA versions of runtime/kernels/kernels_f32.h. Compiled with -mavx2 -mfma (quantize/CMakeLists.txt);
 // without them the file provides only F32Avx2Compiled() == false and the scalar path runs.
-#include "quantize/kernels_f32.h"
+#include "runtime/kernels/kernels_f32.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>

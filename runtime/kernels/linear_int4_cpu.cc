@@ -1,9 +1,9 @@
 // int4 CPU linear: the portable scalar path, OpenMP over output rows, and the runtime choice
-// of the AVX2 path (quantize/linear_int4_avx2.cc).
+// of the AVX2 path (runtime/kernels/linear_int4_avx2.cc).
 #include <algorithm>
 #include <vector>
 
-#include "quantize/kernels_cpu.h"
+#include "runtime/kernels/kernels_cpu.h"
 
 namespace augur::qkernels {
 

@@ -1,4 +1,4 @@
-#include "quantize/qlinear.h"
+#include "runtime/qlinear.h"
 
 #include <ATen/ATen.h>
 

@@ -13,7 +13,7 @@
 #include <string>
 
 #include "core/status.h"
-#include "quantize/scheme.h"
+#include "runtime/scheme.h"
 
 namespace augur {
 

@@ -4,10 +4,10 @@
 // the file provides only Avx2Compiled() == false and the scalar path runs.
 #include <cstring>
 
-#include "quantize/kernels_cpu.h"
+#include "runtime/kernels/kernels_cpu.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include "quantize/avx2_util.h"
+#include "runtime/kernels/avx2_util.h"
 
 namespace augur::qkernels {
 

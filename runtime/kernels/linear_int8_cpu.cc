@@ -1,12 +1,12 @@
 // int8 CPU linear: the portable scalar path, OpenMP over output rows, and the runtime choice
-// of the AVX2 path (quantize/linear_int8_avx2.cc).
+// of the AVX2 path (runtime/kernels/linear_int8_avx2.cc).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 
-#include "quantize/kernels_cpu.h"
+#include "runtime/kernels/kernels_cpu.h"
 
 #ifdef _OPENMP
 #include <omp.h>

@@ -6,10 +6,10 @@
 // Up to 4 rows of x share each decoded vector. Compiled with -mavx2 -mfma.
 #include <cstring>
 
-#include "quantize/kernels_cpu.h"
+#include "runtime/kernels/kernels_cpu.h"
 
 #if defined(__AVX2__) && defined(__FMA__)
-#include "quantize/avx2_util.h"
+#include "runtime/kernels/avx2_util.h"
 
 namespace augur::qkernels {
 namespace {

@@ -3,7 +3,7 @@
 // in code that could run on a CPU without those (the *_cpu.cc files check at run time).
 //
 // Every kernel computes y[m, r] = sum_c x[m, c] * W[r, c] + bias[r] for m < M (row-major x
-// [M, in] and y [M, out]), with W the dequantized weight (quantize/qweight.h). M is small (1
+// [M, in] and y [M, out]), with W the dequantized weight (runtime/qweight.h). M is small (1
 // for a draft step, up to 16 for verification); the weight is read once per tile of up to 4
 // rows of x.
 #pragma once
@@ -95,7 +95,7 @@ void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* b
                  CpuKernel kernel = CpuKernel::kAuto);
 
 // The dequantized weight W [out, in] (row-major, `in` real columns), OpenMP over rows; bit-equal
-// to quantize/qweight.h Dequantize. For the dequantize-then-GEMM route at larger M (qlinear.h).
+// to runtime/qweight.h Dequantize. For the dequantize-then-GEMM route at larger M (qlinear.h).
 void DequantizeInt8Cpu(const Int8Weights& w, float* out);
 void DequantizeInt4Cpu(const Int4Weights& w, float* out);
 

@@ -1,4 +1,4 @@
-#include "core/decode_model.h"
+#include "runtime/decode_model.h"
 
 #include <torch/torch.h>
 

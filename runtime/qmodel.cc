@@ -1,4 +1,4 @@
-#include "quantize/qmodel.h"
+#include "runtime/qmodel.h"
 
 #include <torch/torch.h>
 
@@ -7,7 +7,7 @@
 #include "core/fs.h"
 #include "core/safetensors.h"
 #include "core/tokenizer.h"
-#include "quantize/qlinear.h"
+#include "runtime/qlinear.h"
 
 namespace augur {
 namespace {
