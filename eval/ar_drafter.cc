@@ -35,7 +35,9 @@ Draft ArDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma, con
   std::vector<at::Tensor> probs;
   for (int64_t i = 0; i < gamma; ++i) {
     if (decoder_->length() + static_cast<int64_t>(feed.size()) > decoder_->capacity()) break;
-    const at::Tensor logits = decoder_->forward(feed)[0];  // [V], the last fed token's
+    DecodeOptions fo;
+    fo.prefill = feed.size() > 1;  // the prompt: the drafter's rows need not be exact
+    const at::Tensor logits = decoder_->forward(feed, fo)[0];  // [V], the last fed token's
     cached_.insert(cached_.end(), feed.begin(), feed.end());
     // Greedy: q is the plain softmax (verification ignores it; tree top-k branches use it).
     const at::Tensor q = params.greedy() ? logits.softmax(-1) : SamplingProbs(logits, params);

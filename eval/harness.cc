@@ -34,7 +34,7 @@ std::vector<Drafter*> DrafterSet::members() const {
   return out;
 }
 
-absl::StatusOr<PromptRecord> RunPrompt(LlamaModelImpl& target, Drafter& drafter, const EvalPrompt& prompt,
+absl::StatusOr<PromptRecord> RunPrompt(DecodeModel& target, Drafter& drafter, const EvalPrompt& prompt,
                                        int64_t index, const SpecOptions& opts, const Tokenizer* tokenizer) {
   auto* set = dynamic_cast<DrafterSet*>(&drafter);
   auto result = set != nullptr ? SpeculativeGenerateTree(target, set->members(), prompt.ids, opts)
@@ -76,36 +76,39 @@ int64_t FirstDifference(const std::vector<int64_t>& expected, const std::vector<
   return expected.size() == got.size() ? -1 : static_cast<int64_t>(n);
 }
 
-nlohmann::json ProbeForwardCost(LlamaModelImpl& target, const std::vector<int64_t>& prompt,
+nlohmann::json ProbeForwardCost(DecodeModel& target, const std::vector<int64_t>& prompt,
                                 const std::vector<int64_t>& tokens_per_forward, int64_t iters) {
   using Clock = std::chrono::steady_clock;
   torch::NoGradGuard no_grad;
-  target.eval();
   const int64_t max_t = *std::max_element(tokens_per_forward.begin(), tokens_per_forward.end());
-  KVCache cache = target.new_cache(1, static_cast<int64_t>(prompt.size()) + max_t);
-  const auto device = target.device();
-  target.forward(torch::tensor(prompt, torch::kLong).view({1, -1}).to(device), &cache);
-  const int64_t base = cache.length();
+  std::vector<int64_t> warm = prompt;
+  const int64_t room = target.capacity() - max_t;
+  if (static_cast<int64_t>(warm.size()) > room) warm.resize(static_cast<size_t>(std::max<int64_t>(room, 1)));
+  target.reset();
+  DecodeOptions pre;
+  pre.prefill = true;
+  target.forward(warm, pre);
+  const int64_t base = target.length();
   nlohmann::json ms = nlohmann::json::object();
+  DecodeOptions all;
+  all.logits_last = 0;
   for (int64_t t : tokens_per_forward) {
     // Tokens repeated from the prompt: the cost does not depend on the ids.
     std::vector<int64_t> ids(static_cast<size_t>(t));
     for (int64_t i = 0; i < t; ++i) ids[i] = prompt[static_cast<size_t>(i) % prompt.size()];
-    const at::Tensor input = torch::tensor(ids, torch::kLong).view({1, t}).to(device);
     std::vector<double> times;
     for (int64_t it = 0; it < iters + 2; ++it) {
       const auto t0 = Clock::now();
-      // All T logits, and a read of them, as verification does.
-      const at::Tensor logits = target.forward(input, &cache).logits;
-      (void)GreedyTokens(logits[0]).to(torch::kCPU);
+      (void)GreedyTokens(target.forward(ids, all));  // and a read of the logits, as verification does
       const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-      cache.truncate(base);
+      target.truncate(base);
       if (it >= 2) times.push_back(dt * 1e3);  // the first two warm up
     }
     std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
     ms[std::to_string(t)] = times[times.size() / 2];
   }
-  return {{"forward_ms", ms}, {"iters", iters}, {"context", static_cast<int64_t>(prompt.size())}};
+  target.reset();
+  return {{"forward_ms", ms}, {"iters", iters}, {"context", static_cast<int64_t>(warm.size())}};
 }
 
 }  // namespace augur

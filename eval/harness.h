@@ -48,7 +48,7 @@ class DrafterSet : public Drafter {
 
 // One generation of `prompt` (seed = opts.seed) recorded with its statistics and text
 // (`tokenizer` may be null: no text).
-absl::StatusOr<PromptRecord> RunPrompt(LlamaModelImpl& target, Drafter& drafter, const EvalPrompt& prompt,
+absl::StatusOr<PromptRecord> RunPrompt(DecodeModel& target, Drafter& drafter, const EvalPrompt& prompt,
                                        int64_t index, const SpecOptions& opts, const Tokenizer* tokenizer);
 
 // Target-only greedy decoding with core/sampling.h Generate (a separate, plain loop).
@@ -59,9 +59,10 @@ absl::StatusOr<std::vector<int64_t>> ReferenceGreedy(LlamaModelImpl& target, con
 // at the shorter length).
 int64_t FirstDifference(const std::vector<int64_t>& expected, const std::vector<int64_t>& got);
 
-// Median ms of a target forward of T tokens on a cache warm with `prompt`, for each T,
+// Median ms of a target forward of T tokens (all T rows' logits, as verification reads them)
+// on a cache warm with `prompt`, for each T; the target's cache is reset afterwards;
 // as {"forward_ms": {"1": .., "5": ..}, "iters": n, "context": len}.
-nlohmann::json ProbeForwardCost(LlamaModelImpl& target, const std::vector<int64_t>& prompt,
+nlohmann::json ProbeForwardCost(DecodeModel& target, const std::vector<int64_t>& prompt,
                                 const std::vector<int64_t>& tokens_per_forward, int64_t iters);
 
 }  // namespace augur

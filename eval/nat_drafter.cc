@@ -62,6 +62,7 @@ Draft NatDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma, co
   fo.positions = in.positions;
   fo.attn_mask = in.attn_mask;
   fo.logits_last = gamma;  // slots NatDraftSlot(n_real, 1..gamma) are the last gamma
+  fo.prefill = true;       // a draft: its rows need not be exact
   // [G,V]; copied, since the truncate below may invalidate an engine's logits buffer.
   const at::Tensor logits = decoder_->forward(in.ids, fo).clone();
   // The real tokens' keys/values are exact (causal over real tokens); the mask slots' are

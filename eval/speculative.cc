@@ -17,7 +17,7 @@ double Since(Clock::time_point t) { return std::chrono::duration<double>(Clock::
 // The state both entry points share: target cache, context, output, statistics, the
 // adaptive-gamma estimate and the near-tie policy.
 struct Engine {
-  Engine(LlamaModelImpl& target, const SpecOptions& opts, int64_t extra_capacity)
+  Engine(DecodeModel& target, const SpecOptions& opts, int64_t extra_capacity)
       : target_(target), opts_(opts), extra_(extra_capacity), sampler_(opts.seed) {}
 
   absl::Status Start(const std::vector<int64_t>& prompt, const std::vector<Drafter*>& drafters) {
@@ -36,9 +36,12 @@ struct Engine {
       return absl::InvalidArgumentError(absl::StrCat("speculative: prompt (", n_prompt, " tokens) + max_new ",
                                                      opts_.max_new, " + gamma exceeds max_position_embeddings ",
                                                      cfg.max_position_embeddings));
+    if (capacity > target_.capacity())
+      return absl::InvalidArgumentError(absl::StrCat("speculative: prompt (", n_prompt, " tokens) + max_new ",
+                                                     opts_.max_new, " + gamma needs ", capacity,
+                                                     " cache entries; the target's cache holds ", target_.capacity()));
     eos_ = opts_.eos_id == -2 ? cfg.eos_token_id : opts_.eos_id;
     for (Drafter* d : drafters) AUGUR_RETURN_IF_ERROR(d->Begin(prompt));
-    target_.eval();
     SpecStats& st = out_.stats;
     st.offered_at.assign(std::max<int64_t>(opts_.gamma, 1), 0);
     st.accepted_at.assign(std::max<int64_t>(opts_.gamma, 1), 0);
@@ -48,12 +51,13 @@ struct Engine {
     t_start_ = Clock::now();
     // Invariant: the target cache holds every context token except the last ("pending"),
     // whose logits the next verification forward computes along with the draft's.
-    cache_ = target_.new_cache(1, capacity);
+    target_.reset();
     context_ = prompt;
     if (n_prompt > 1) {
-      ForwardOptions fo;
+      DecodeOptions fo;
       fo.logits_last = 1;
-      target_.forward(Ids(std::vector<int64_t>(prompt.begin(), prompt.end() - 1)), &cache_, fo);
+      fo.prefill = true;
+      target_.forward(absl::MakeConstSpan(prompt.data(), prompt.size() - 1), fo);
     }
     st.prefill_s = Since(t_start_);
     return absl::OkStatus();
@@ -92,7 +96,7 @@ struct Engine {
     int64_t best = 0;
     for (int64_t t = 1; t < vocab; ++t)
       if (row[t] > row[best]) best = t;
-    if (opts_.near_tie_eps <= 0) return best;
+    if (opts_.near_tie_eps <= 0 || target_.rows_exact()) return best;
     float second = -INFINITY;
     for (int64_t t = 0; t < vocab; ++t)
       if (t != best) second = std::max(second, row[t]);
@@ -100,9 +104,7 @@ struct Engine {
     const auto t0 = Clock::now();
     std::vector<int64_t> full = context_;
     full.insert(full.end(), extra.begin(), extra.end());
-    ForwardOptions fo;
-    fo.logits_last = 1;
-    const int64_t canonical = GreedyTokens(target_.forward(Ids(full), nullptr, fo).logits[0][-1]).item<int64_t>();
+    const int64_t canonical = GreedyTokens(target_.canonical_logits(full)).item<int64_t>();
     ++out_.stats.near_ties;
     if (canonical != best) ++out_.stats.near_tie_flips;
     out_.stats.near_tie_s += Since(t0);
@@ -122,20 +124,15 @@ struct Engine {
     }
   }
 
-  at::Tensor Ids(const std::vector<int64_t>& ids) const {
-    return torch::tensor(ids, torch::TensorOptions().dtype(torch::kInt64)).view({1, -1}).to(target_.device());
-  }
-
   SpecResult Finish() {
     out_.stats.total_s = Since(t_start_);
     return std::move(out_);
   }
 
-  LlamaModelImpl& target_;
+  DecodeModel& target_;
   const SpecOptions& opts_;
   int64_t extra_;
   Sampler sampler_;
-  KVCache cache_;
   std::vector<int64_t> context_;
   SpecResult out_;
   int64_t eos_ = -1;
@@ -144,7 +141,32 @@ struct Engine {
   int64_t drafted_ = 0;
 };
 
+// A LibTorch target wrapped for one call (the module is shared, not copied).
+std::unique_ptr<DecodeModel> TorchTarget(LlamaModelImpl& target, size_t prompt, const SpecOptions& opts) {
+  auto self = std::dynamic_pointer_cast<LlamaModelImpl>(target.shared_from_this());
+  AUGUR_CHECK(self != nullptr, "speculative: the target is not a LlamaModel");
+  const int64_t capacity = std::min(SpecCapacity(static_cast<int64_t>(prompt), opts),
+                                    std::max<int64_t>(target.config().max_position_embeddings, 1));
+  return std::make_unique<TorchDecodeModel>(LlamaModel(self), capacity);
+}
+
 }  // namespace
+
+int64_t SpecCapacity(int64_t longest, const SpecOptions& opts) {
+  return longest + opts.max_new + std::max(opts.gamma, opts.tree_max_nodes) + 1;
+}
+
+absl::StatusOr<SpecResult> SpeculativeGenerate(LlamaModelImpl& target, Drafter& drafter,
+                                               const std::vector<int64_t>& prompt, const SpecOptions& opts) {
+  const auto model = TorchTarget(target, prompt.size(), opts);
+  return SpeculativeGenerate(*model, drafter, prompt, opts);
+}
+
+absl::StatusOr<SpecResult> SpeculativeGenerateTree(LlamaModelImpl& target, const std::vector<Drafter*>& drafters,
+                                                   const std::vector<int64_t>& prompt, const SpecOptions& opts) {
+  const auto model = TorchTarget(target, prompt.size(), opts);
+  return SpeculativeGenerateTree(*model, drafters, prompt, opts);
+}
 
 int64_t ChooseGamma(double alpha, double cost_ratio, int64_t gamma_max) {
   const double a = std::min(std::max(alpha, 0.0), 0.999);
@@ -158,7 +180,7 @@ int64_t ChooseGamma(double alpha, double cost_ratio, int64_t gamma_max) {
   return best;
 }
 
-absl::StatusOr<SpecResult> SpeculativeGenerate(LlamaModelImpl& target, Drafter& drafter,
+absl::StatusOr<SpecResult> SpeculativeGenerate(DecodeModel& target, Drafter& drafter,
                                                const std::vector<int64_t>& prompt, const SpecOptions& opts) {
   torch::NoGradGuard no_grad;
   Engine e(target, opts, opts.gamma);
@@ -174,12 +196,14 @@ absl::StatusOr<SpecResult> SpeculativeGenerate(LlamaModelImpl& target, Drafter& 
     t0 = Clock::now();
     std::vector<int64_t> input = {e.context_.back()};
     input.insert(input.end(), draft.tokens.begin(), draft.tokens.end());
-    const int64_t base = e.cache_.length();
-    const at::Tensor logits = target.forward(e.Ids(input), &e.cache_).logits[0];  // [G+1,V]
+    const int64_t base = target.length();
+    DecodeOptions fo;
+    fo.logits_last = 0;  // every row: the pending token's and each guess's
+    const at::Tensor logits = target.forward(input, fo);  // [G+1,V]
     Verdict v;
     if (opts.sampling.greedy()) {
       // VerifyGreedy with the near-tie policy at each decision.
-      const at::Tensor rows = logits.to(torch::kCPU).contiguous();
+      const at::Tensor rows = logits.contiguous();
       const int64_t vocab = rows.size(1);
       std::vector<int64_t> extra;
       for (;;) {
@@ -199,7 +223,7 @@ absl::StatusOr<SpecResult> SpeculativeGenerate(LlamaModelImpl& target, Drafter& 
       v = VerifySampling(p, q, draft.tokens, e.sampler_);
     }
     // Keep the pending token and the accepted draft tokens; forget the rejected ones.
-    e.cache_.truncate(base + 1 + v.accepted);
+    target.truncate(base + 1 + v.accepted);
     ++st.target_forwards;
     st.verify_s += Since(t0);
 
@@ -219,7 +243,7 @@ absl::StatusOr<SpecResult> SpeculativeGenerate(LlamaModelImpl& target, Drafter& 
   return e.Finish();
 }
 
-absl::StatusOr<SpecResult> SpeculativeGenerateTree(LlamaModelImpl& target, const std::vector<Drafter*>& drafters,
+absl::StatusOr<SpecResult> SpeculativeGenerateTree(DecodeModel& target, const std::vector<Drafter*>& drafters,
                                                    const std::vector<int64_t>& prompt, const SpecOptions& opts) {
   torch::NoGradGuard no_grad;
   if (drafters.empty()) return absl::InvalidArgumentError("speculative tree: no drafters");
@@ -241,19 +265,23 @@ absl::StatusOr<SpecResult> SpeculativeGenerateTree(LlamaModelImpl& target, const
     st.draft_s += Since(t0);
 
     t0 = Clock::now();
-    const int64_t base = e.cache_.length();
+    const int64_t base = target.length();
     const int64_t t = tree.size();
-    ForwardOptions fo;
+    DecodeOptions fo;
+    fo.logits_last = 0;
     // A chain keeps the default causal mask and positions, so the one-branch tree runs
     // the very same forward as SpeculativeGenerate.
+    std::vector<int64_t> positions;
     if (tree.max_depth() != t - 1) {
       fo.attn_mask = tree.Mask();
-      fo.positions = torch::tensor(tree.Positions(base), torch::TensorOptions().dtype(torch::kInt64));
+      positions = tree.Positions(base);
+      fo.positions = positions;
     }
-    const at::Tensor logits = target.forward(e.Ids(tree.Tokens()), &e.cache_, fo).logits[0];  // [T,V]
+    const std::vector<int64_t> tokens = tree.Tokens();
+    const at::Tensor logits = target.forward(tokens, fo);  // [T,V]
     TreeVerdict v;
     if (opts.sampling.greedy()) {
-      const at::Tensor rows = logits.to(torch::kCPU).contiguous();
+      const at::Tensor rows = logits.contiguous();
       const int64_t vocab = rows.size(1);
       v = VerifyTreeGreedy(tree, [&](int32_t node) {
         std::vector<int64_t> extra;
@@ -267,7 +295,7 @@ absl::StatusOr<SpecResult> SpeculativeGenerateTree(LlamaModelImpl& target, const
     // Keep the pending token and the accepted path, in order, right after the prefix.
     std::vector<int64_t> keep = {base};
     for (int32_t node : v.path) keep.push_back(base + node);
-    e.cache_.compact(base, torch::tensor(keep, torch::TensorOptions().dtype(torch::kInt64)));
+    target.compact(base, keep);
     ++st.target_forwards;
     st.verify_s += Since(t0);
 

@@ -14,13 +14,17 @@
 // (target seconds per verification forward), measured so far (0 before the first step, so
 // the first step uses the full gamma). stats.gamma_used records each step's choice.
 //
-// Near-tie policy (greedy): a forward over gamma+1 tokens computes the same logits as a
-// one-token forward only up to float rounding (different matmul shapes, a cache filled in
+// The target is a DecodeModel (runtime/decode_model.h): either engine, its own KV cache; its
+// capacity must hold prompt + max_new + gamma (tree: + tree_max_nodes) + 1 tokens.
+//
+// Near-tie policy (greedy), for targets whose rows are not exact (DecodeModel::rows_exact; the
+// native engine's are, so it never needs the rule): a forward over gamma+1 tokens computes the
+// same logits as a one-token forward only up to float rounding (different matmul shapes, a cache filled in
 // different chunks), so two tokens whose logits are within rounding of each other could
 // swap places and greedy speculative output would differ from target-only greedy. So every
 // greedy decision whose top-2 logit margin is below near_tie_eps is re-taken from a
-// canonical forward: a cache-free forward over the whole context up to that position (its
-// last row), which depends only on the tokens, never on how the cache was filled or how
+// canonical forward (DecodeModel::canonical_logits): a cache-free forward over the whole
+// context up to that position (its last row), which depends only on the tokens, never on how the cache was filled or how
 // many tokens were verified together. Decisions with a margin >= eps agree whenever the
 // rounding noise is below eps/2, so with that bound the output equals target-only greedy
 // decoding under the same rule (SpeculativeGenerate with gamma 0, the engine's own
@@ -30,7 +34,7 @@
 // compare speculative output with SpeculativeGenerate at gamma 0 for an exact check.)
 //
 // Rollback: after each step the target cache keeps exactly the accepted tokens (truncate
-// for a chain, KVCache::compact to the accepted path for a tree); drafters receive the
+// for a chain, DecodeModel::compact to the accepted path for a tree); drafters receive the
 // accepted context on their next Propose and roll their own state back to the prefix
 // they share with it (ArDrafter truncates its cache; retrieval drafters are stateless).
 #pragma once
@@ -39,6 +43,7 @@
 #include <vector>
 
 #include "core/model.h"
+#include "runtime/decode_model.h"
 #include "core/sampling.h"
 #include "eval/drafter.h"
 
@@ -94,6 +99,9 @@ struct SpecResult {
 int64_t ChooseGamma(double alpha, double cost_ratio, int64_t gamma_max);
 
 // opts.gamma 0: target-only decoding by the same engine (one pending token per forward).
+absl::StatusOr<SpecResult> SpeculativeGenerate(DecodeModel& target, Drafter& drafter,
+                                               const std::vector<int64_t>& prompt, const SpecOptions& opts);
+// The same on a LibTorch target (a TorchDecodeModel of just the capacity this call needs).
 absl::StatusOr<SpecResult> SpeculativeGenerate(LlamaModelImpl& target, Drafter& drafter,
                                                const std::vector<int64_t>& prompt, const SpecOptions& opts);
 
@@ -103,7 +111,13 @@ absl::StatusOr<SpecResult> SpeculativeGenerate(LlamaModelImpl& target, Drafter& 
 // rejection sampling (eval/token_tree.h); the cache is compacted to the accepted path.
 // proposed/offered_at/accepted_at count tree depth (acceptance by position); tree_nodes
 // counts every verified node. One chain drafter gives exactly SpeculativeGenerate's result.
+absl::StatusOr<SpecResult> SpeculativeGenerateTree(DecodeModel& target, const std::vector<Drafter*>& drafters,
+                                                   const std::vector<int64_t>& prompt, const SpecOptions& opts);
 absl::StatusOr<SpecResult> SpeculativeGenerateTree(LlamaModelImpl& target, const std::vector<Drafter*>& drafters,
                                                    const std::vector<int64_t>& prompt, const SpecOptions& opts);
+
+// Cache entries a target needs for prompts of up to `longest` tokens under `opts` (either entry
+// point: gamma or the tree's node limit, plus the pending token).
+int64_t SpecCapacity(int64_t longest, const SpecOptions& opts);
 
 }  // namespace augur

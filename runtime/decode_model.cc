@@ -2,6 +2,9 @@
 
 #include <torch/torch.h>
 
+#include "runtime/qlinear.h"
+#include "runtime/qmodel.h"
+
 namespace augur {
 
 TorchDecodeModel::TorchDecodeModel(LlamaModel model, int64_t capacity) : model_(std::move(model)) {
@@ -18,12 +21,53 @@ at::Tensor TorchDecodeModel::forward(absl::Span<const int64_t> ids, const Decode
   if (!opts.positions.empty()) {
     AUGUR_CHECK(static_cast<int64_t>(opts.positions.size()) == n, "decode model: ", opts.positions.size(),
                 " positions for ", n, " tokens");
-    fo.positions = torch::tensor(std::vector<int64_t>(opts.positions.begin(), opts.positions.end()), long_opts);
+    fo.positions = torch::tensor(std::vector<int64_t>(opts.positions.begin(), opts.positions.end()), long_opts)
+                       .to(model_->device());
   }
-  fo.attn_mask = opts.attn_mask;
+  if (opts.attn_mask.defined()) fo.attn_mask = opts.attn_mask.to(model_->device());
   fo.logits_last = opts.logits_last;
+  fo.hidden_layers = opts.hidden_layers;
   const at::Tensor x = torch::tensor(std::vector<int64_t>(ids.begin(), ids.end()), long_opts).view({1, n});
-  return model_->forward(x, &cache_, fo).logits[0].to(torch::kCPU, torch::kFloat32);
+  ForwardOutput out = model_->forward(x.to(model_->device()), &cache_, fo);
+  hidden_.clear();
+  for (const at::Tensor& h : out.hidden) hidden_.push_back(h[0].to(torch::kCPU, torch::kFloat32));
+  return out.logits[0].to(torch::kCPU, torch::kFloat32);
+}
+
+at::Tensor TorchDecodeModel::hidden(size_t j) const {
+  AUGUR_CHECK(j < hidden_.size(), "decode model: hidden state ", j, " of ", hidden_.size(), " kept");
+  return hidden_[j];
+}
+
+void TorchDecodeModel::compact(int64_t base, absl::Span<const int64_t> keep) {
+  cache_.compact(base, torch::tensor(std::vector<int64_t>(keep.begin(), keep.end()), torch::kInt64));
+}
+
+at::Tensor TorchDecodeModel::canonical_logits(absl::Span<const int64_t> context) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = static_cast<int64_t>(context.size());
+  AUGUR_CHECK(n >= 1, "decode model: empty context");
+  ForwardOptions fo;
+  fo.logits_last = 1;
+  const at::Tensor x =
+      torch::tensor(std::vector<int64_t>(context.begin(), context.end()), torch::kInt64).view({1, n});
+  return model_->forward(x.to(model_->device()), nullptr, fo).logits[0][-1].to(torch::kCPU, torch::kFloat32);
+}
+
+std::string TorchDecodeModel::precision() const {
+  LlamaModel m = model_;
+  const std::string dense = model_->model->embed_tokens->weight.scalar_type() == torch::kFloat32 ? "fp32"
+                            : model_->model->embed_tokens->weight.scalar_type() == torch::kBFloat16 ? "bf16"
+                                                                                                     : "fp16";
+  std::string body, head;
+  for (const LinearSlot& s : ModelLinears(m, /*with_head=*/true)) {
+    const auto* q = *s.backend ? dynamic_cast<const QuantLinearBackend*>(s.backend->get()) : nullptr;
+    const std::string p = q != nullptr ? q->weight().scheme.name() : *s.backend ? "custom" : dense;
+    if (s.layer < 0) head = p;
+    else if (body.empty()) body = p;
+    else if (body != p) body = "mixed";
+  }
+  return head == body || head.empty() ? body : absl::StrCat(body, " + ", head, " head");
 }
 
 }  // namespace augur

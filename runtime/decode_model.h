@@ -1,7 +1,7 @@
-// An incremental decoder with its own KV cache (batch 1): what a model drafter drives. Two
-// engines implement it: TorchDecodeModel (a LlamaModel + KVCache, any device) below, and
-// runtime/native_llama.h's NativeLlama (plain fp32 / int8 / int4 CPU loops, no per-operator
-// overhead), which the drafters use on the CPU.
+// An incremental decoder with its own KV cache (batch 1): what the speculative engine drives as
+// the target and what a model drafter drives. Two engines implement it: TorchDecodeModel (a
+// LlamaModel + KVCache, any device) below, and runtime/native_llama.h's NativeLlama (plain fp32
+// / int8 / int4 CPU loops, multi-threaded, no per-operator overhead).
 //
 // Shapes: N new tokens, K logits rows returned, V vocab.
 #pragma once
@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/model.h"
 
@@ -24,6 +25,12 @@ struct DecodeOptions {
   at::Tensor attn_mask;
   // Logits of the last K new tokens (0 = all N).
   int64_t logits_last = 1;
+  // A prompt's prefill: the engine may take a faster route whose rows round differently from
+  // a one-token forward (native: ATen's GEMM). Verification forwards leave it false.
+  bool prefill = false;
+  // Hidden states to keep of all N new tokens (0 = embeddings, i = output of layer i,
+  // num_hidden_layers = after the final norm), read back with hidden(j) until the next call.
+  std::vector<int64_t> hidden_layers;
 };
 
 class DecodeModel {
@@ -40,6 +47,22 @@ class DecodeModel {
   // logits [K,V] of the last K of them. The tensor may be a view of the engine's own buffer:
   // it stays valid until the next forward/truncate/reset call (copy it to keep it longer).
   virtual at::Tensor forward(absl::Span<const int64_t> ids, const DecodeOptions& opts = {}) = 0;
+  // float32 CPU [N, C]: the j-th of the last forward's opts.hidden_layers.
+  virtual at::Tensor hidden(size_t j) const = 0;
+  // Keeps cache entries [0, base) and then the entries at `keep` (ascending, each >= base) in
+  // that order; length() becomes base + keep.size(). A tree verification keeps its accepted path.
+  virtual void compact(int64_t base, absl::Span<const int64_t> keep) = 0;
+  // True when every row of a forward of N tokens equals, bit for bit, the one-token forward of
+  // that token on the same cache (the kernels' arithmetic per row does not depend on N or on
+  // the tree mask; runtime/kernels/kernels_cpu.h). Then greedy verification needs no near-tie
+  // rule: it sees exactly the logits step-by-step decoding sees.
+  virtual bool rows_exact() const { return false; }
+  // Logits [V] of the last token of `context` from a cache-free forward over all of it: what a
+  // decision depends on when the engine's rows are not exact (the near-tie rule of
+  // eval/speculative.h). Leaves the cache as it was.
+  virtual at::Tensor canonical_logits(absl::Span<const int64_t> context) = 0;
+  // "fp32", "int8", "int4-g32 + fp32 head", ...: the weights as run.
+  virtual std::string precision() const = 0;
 };
 
 // The LibTorch engine: LlamaModel::forward on a KVCache of `capacity`, on the model's device.
@@ -53,11 +76,16 @@ class TorchDecodeModel : public DecodeModel {
   void truncate(int64_t n) override { cache_.truncate(n); }
   void reset() override { cache_.reset(); }
   at::Tensor forward(absl::Span<const int64_t> ids, const DecodeOptions& opts = {}) override;
+  at::Tensor hidden(size_t j) const override;
+  void compact(int64_t base, absl::Span<const int64_t> keep) override;
+  at::Tensor canonical_logits(absl::Span<const int64_t> context) override;
+  std::string precision() const override;
   LlamaModel& model() { return model_; }
 
  private:
   LlamaModel model_;
   KVCache cache_;
+  std::vector<at::Tensor> hidden_;
 };
 
 }  // namespace augur

@@ -137,10 +137,10 @@ int64_t NativeLlama::linear_bytes() const {
 
 // ---- building blocks -------------------------------------------------------------------------
 
-void NativeLlama::Linear::Apply(const float* x, int64_t m, float* y) const {
+void NativeLlama::Linear::Apply(const float* x, int64_t m, float* y, bool gemm_ok) const {
   const float* b = bias.empty() ? nullptr : bias.data();
   const int64_t gemm_rows = DequantGemmMinRows();
-  if (gemm_rows > 0 && m >= gemm_rows) return ApplyGemm(x, m, y);
+  if (gemm_ok && gemm_rows > 0 && m >= gemm_rows) return ApplyGemm(x, m, y);
   if (bits == 8) qkernels::Int8GemmCpu(x, m, w8, b, y);
   else if (bits == 4) qkernels::Int4GemmCpu(x, m, w4, b, y);
   else fkernels::F32GemmCpu(x, m, weight.data(), out, in, b, y);
@@ -253,6 +253,41 @@ void NativeLlama::Attention(const Layer& layer, int64_t m, const bool* local_mas
 
 // ---- forward -----------------------------------------------------------------------------------
 
+at::Tensor NativeLlama::hidden(size_t j) const {
+  AUGUR_CHECK(j < taps_.size(), "native runtime: hidden state ", j, " of ", taps_.size(), " kept");
+  return at::from_blob(const_cast<float*>(taps_[j].data()), {tap_rows_, hidden_},
+                       at::TensorOptions().dtype(at::kFloat));
+}
+
+void NativeLlama::compact(int64_t base, absl::Span<const int64_t> keep) {
+  const int64_t n = static_cast<int64_t>(keep.size());
+  AUGUR_CHECK(base >= 0 && base + n <= length_, "native runtime: compact to ", base, " + ", n, " entries of ",
+              length_);
+  const int64_t d = head_dim_;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t src = keep[i];
+    AUGUR_CHECK(src >= base + i && src < length_ && (i == 0 || src > keep[i - 1]), "native runtime: compact: entry ",
+                src, " out of order or outside [", base + i, ", ", length_, ")");
+    if (src == base + i) continue;  // ascending and >= destination: copying forward is safe
+    for (Layer& layer : layers_)
+      for (int64_t g = 0; g < kv_heads_; ++g) {
+        const size_t from = static_cast<size_t>((g * capacity_ + src) * d);
+        const size_t to = static_cast<size_t>((g * capacity_ + base + i) * d);
+        std::memcpy(layer.k_cache.data() + to, layer.k_cache.data() + from, sizeof(float) * d);
+        std::memcpy(layer.v_cache.data() + to, layer.v_cache.data() + from, sizeof(float) * d);
+      }
+  }
+  length_ = base + n;
+}
+
+at::Tensor NativeLlama::canonical_logits(absl::Span<const int64_t> context) {
+  // The cache past length_ is scratch: run the whole context there would need a second
+  // cache; rows are exact, so the engine never asks. Refuse rather than clobber the cache.
+  AUGUR_CHECK(false, "native runtime: canonical_logits is not needed (rows_exact) and not supported; ",
+              context.size(), " tokens asked");
+  return {};
+}
+
 void NativeLlama::truncate(int64_t n) {
   AUGUR_CHECK(n >= 0 && n <= length_, "native runtime: truncate to ", n, " outside [0, ", length_, "]");
   length_ = n;
@@ -292,13 +327,25 @@ at::Tensor NativeLlama::forward(absl::Span<const int64_t> ids, const DecodeOptio
     }
   }
 
+  const bool gemm = opts.prefill;
+  const int64_t n_layers = static_cast<int64_t>(layers_.size());
+  for (int64_t h : opts.hidden_layers)
+    AUGUR_CHECK(h >= 0 && h <= n_layers, "native runtime: hidden layer ", h, " outside [0, ", n_layers, "]");
+  taps_.resize(opts.hidden_layers.size());
+  tap_rows_ = m;
+  auto tap = [&](int64_t after) {  // after = 0: embeddings, i: output of layer i
+    for (size_t j = 0; j < opts.hidden_layers.size(); ++j)
+      if (opts.hidden_layers[j] == after) taps_[j].assign(x_.begin(), x_.begin() + m * c);
+  };
+  tap(0);
   const int64_t kv_row = kv_heads_ * d;
+  int64_t layer_index = 0;
   for (Layer& layer : layers_) {
     // Attention block: x += o_proj(attn(rope(q), rope(k), v)).
     RmsNorm(x_.data(), layer.input_norm, m, xn_.data());
-    layer.q.Apply(xn_.data(), m, q_.data());
-    layer.k.Apply(xn_.data(), m, k_.data());
-    layer.v.Apply(xn_.data(), m, v_.data());
+    layer.q.Apply(xn_.data(), m, q_.data(), gemm);
+    layer.k.Apply(xn_.data(), m, k_.data(), gemm);
+    layer.v.Apply(xn_.data(), m, v_.data(), gemm);
     Rope(q_.data(), m, heads_);
     Rope(k_.data(), m, kv_heads_);
     for (int64_t i = 0; i < m; ++i)  // the cache is [Hkv, capacity, D]: one row per head
@@ -308,25 +355,31 @@ at::Tensor NativeLlama::forward(absl::Span<const int64_t> ids, const DecodeOptio
         std::memcpy(layer.v_cache.data() + at, v_.data() + i * kv_row + g * d, sizeof(float) * d);
       }
     Attention(layer, m, local_mask);
-    layer.o.Apply(attn_.data(), m, tmp_.data());
+    layer.o.Apply(attn_.data(), m, tmp_.data(), gemm);
     for (int64_t j = 0; j < m * c; ++j) x_[j] += tmp_[j];
     // MLP block: x += down(silu(gate(x)) * up(x)).
     RmsNorm(x_.data(), layer.post_norm, m, xn_.data());
-    layer.gate.Apply(xn_.data(), m, gate_.data());
-    layer.up.Apply(xn_.data(), m, up_.data());
+    layer.gate.Apply(xn_.data(), m, gate_.data(), gemm);
+    layer.up.Apply(xn_.data(), m, up_.data(), gemm);
     for (int64_t j = 0; j < m * inter_; ++j) {
       const float g = gate_[j];
       gate_[j] = g / (1.f + std::exp(-g)) * up_[j];
     }
-    layer.down.Apply(gate_.data(), m, tmp_.data());
+    layer.down.Apply(gate_.data(), m, tmp_.data(), gemm);
     for (int64_t j = 0; j < m * c; ++j) x_[j] += tmp_[j];
+    tap(++layer_index);
   }
   length_ += m;
+  for (size_t j = 0; j < opts.hidden_layers.size(); ++j)
+    if (opts.hidden_layers[j] == n_layers) {  // after the final norm, every row
+      taps_[j].resize(static_cast<size_t>(m * c));
+      RmsNorm(x_.data(), final_norm_, m, taps_[j].data());
+    }
 
   // Final norm and head on the last K rows only (both are per row).
   const float* last = x_.data() + (m - k_rows) * c;
   RmsNorm(last, final_norm_, k_rows, xn_.data());
-  head_.Apply(xn_.data(), k_rows, logits_.data());
+  head_.Apply(xn_.data(), k_rows, logits_.data(), gemm);
   return at::from_blob(logits_.data(), {k_rows, vocab_}, at::TensorOptions().dtype(at::kFloat));
 }
 

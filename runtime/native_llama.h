@@ -8,10 +8,11 @@
 // Linears: fp32 weights copied from the model at construction, run by runtime/kernels/kernels_f32.h;
 // a linear with a QuantLinearBackend installed (runtime/qmodel.h) runs its packed int8/int4
 // weight through the same Int8GemmCpu/Int4GemmCpu kernels the torch model calls. A forward of
-// many tokens (a prompt's prefill) takes the route QuantizedLinear takes from
-// DequantGemmMinRows() rows: ATen's GEMM on the (dequantized) weight; decode steps and NAT
-// drafts (a few rows) stay on the plain kernels, torch-free.
-// Single-threaded by design (the drafter case); the quantized kernels may use OpenMP.
+// many tokens marked as a prefill (DecodeOptions::prefill) takes the route QuantizedLinear
+// takes from DequantGemmMinRows() rows: ATen's GEMM on the (dequantized) weight; decode steps,
+// verification and NAT drafts stay on the plain kernels, torch-free.
+// The kernels use OpenMP over output rows when a call has enough work (the target case) and
+// compute each row exactly as a one-row call would (rows_exact()).
 //
 // Shapes: M new tokens, C hidden, H query heads, Hkv key/value heads, D head dim, I MLP width,
 // V vocab, K logits rows.
@@ -42,9 +43,15 @@ class NativeLlama : public DecodeModel {
   void truncate(int64_t n) override;
   void reset() override { length_ = 0; }
   at::Tensor forward(absl::Span<const int64_t> ids, const DecodeOptions& opts = {}) override;
+  at::Tensor hidden(size_t j) const override;
+  void compact(int64_t base, absl::Span<const int64_t> keep) override;
+  // Rows are exact except in a prefill forward (opts.prefill), which may take ATen's GEMM.
+  bool rows_exact() const override { return true; }
+  // Not needed (rows_exact): a cache-free forward over `context` on a scratch cache.
+  at::Tensor canonical_logits(absl::Span<const int64_t> context) override;
 
   // "fp32", "int8", "int4-g32", or a list when linears differ ("int4-g32 + fp32 head").
-  std::string precision() const;
+  std::string precision() const override;
   // Bytes of the linears' weights as run (fp32 or packed), for benchmarks.
   int64_t linear_bytes() const;
 
@@ -60,7 +67,7 @@ class NativeLlama : public DecodeModel {
     int bits = 0;  // 0 = fp32
     // y [M, out] = x [M, in]·Wᵀ + b: the fp32 or packed kernels, ApplyGemm from
     // DequantGemmMinRows() rows.
-    void Apply(const float* x, int64_t m, float* y) const;
+    void Apply(const float* x, int64_t m, float* y, bool gemm_ok) const;
     void ApplyGemm(const float* x, int64_t m, float* y) const;
     std::string precision() const;
   };
@@ -91,6 +98,8 @@ class NativeLlama : public DecodeModel {
   std::vector<float> x_, xn_, q_, k_, v_, attn_, tmp_, gate_, up_, cos_, sin_;
   std::vector<float> logits_;  // [K, V], grown on demand
   std::vector<float> scores_;  // [capacity]
+  std::vector<std::vector<float>> taps_;  // [N, C] per requested hidden layer of the last forward
+  int64_t tap_rows_ = 0;
 };
 
 }  // namespace augur

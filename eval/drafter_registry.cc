@@ -1,4 +1,4 @@
-#include "cli/drafter_spec.h"
+#include "eval/drafter_registry.h"
 
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_split.h>
@@ -15,7 +15,7 @@
 #include "runtime/native_llama.h"
 #include "runtime/qmodel.h"
 
-namespace augur::cli {
+namespace augur {
 namespace {
 
 // The tokenizer a checkpoint was made with: augur.json's record, else its tokenizer.model.
@@ -63,10 +63,16 @@ absl::StatusOr<LoadedCheckpoint> LoadDrafterCheckpoint(const std::string& kind, 
   return ckpt;
 }
 
-// "ar:DIR", or "ar:DIR (int4-g32)" for a quantized checkpoint, so reports say which ran.
+// A short label for reports and plots: "ar:NAME", or "ar:NAME (int4-g32)" for a quantized
+// checkpoint, NAME being the checkpoint directory's own name (the full spec is in the report's
+// config).
 std::string DrafterName(const std::string& kind, const std::string& arg, const AugurMeta& meta) {
-  return meta.quantization.empty() ? absl::StrCat(kind, ":", arg)
-                                   : absl::StrCat(kind, ":", arg, " (", meta.quantization, ")");
+  std::string dir = arg.substr(0, arg.find(','));
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  const size_t slash = dir.rfind('/');
+  const std::string name = slash == std::string::npos ? dir : dir.substr(slash + 1);
+  return meta.quantization.empty() ? absl::StrCat(kind, ":", name)
+                                   : absl::StrCat(kind, ":", name, " (", meta.quantization, ")");
 }
 
 // A model drafter's argument: DIR[,engine=torch|native].
@@ -234,4 +240,4 @@ absl::StatusOr<std::unique_ptr<Drafter>> MakeDrafter(const std::string& spec, co
   return absl::InvalidArgumentError(absl::StrCat("--drafter ", spec, ": unknown kind \"", kind, "\" (kinds: ", kinds, ")"));
 }
 
-}  // namespace augur::cli
+}  // namespace augur

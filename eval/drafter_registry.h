@@ -2,7 +2,7 @@
 // drives parsing, --help and construction. SPEC = KIND[:ARG], e.g. ar:DIR, nat:DIR,
 // ngram:FILE.h5, prompt-lookup, prompt-lookup:n=4,min=2.
 //
-// Plugging in a kind (NAT, ngram) = filling its `make` in DrafterKinds() (drafter_spec.cc).
+// Plugging in a kind (NAT, ngram) = filling its `make` in DrafterKinds() (drafter_registry.cc).
 // Several drafters joined with '+' (ar:DIR+prompt-lookup) name a drafter set for the
 // token-tree engine; MakeDrafter refuses sets until that engine is built in.
 #pragma once
@@ -18,7 +18,7 @@
 #include "core/status.h"
 #include "eval/drafter.h"
 
-namespace augur::cli {
+namespace augur {
 
 // What a drafter must agree with and be sized for.
 struct DrafterContext {
@@ -43,4 +43,4 @@ std::string DrafterSpecHelp();
 // Parses and builds; one-line errors name the spec and the problem.
 absl::StatusOr<std::unique_ptr<Drafter>> MakeDrafter(const std::string& spec, const DrafterContext& ctx);
 
-}  // namespace augur::cli
+}  // namespace augur
