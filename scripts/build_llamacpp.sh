@@ -82,17 +82,22 @@ fi
 
 echo "build_llamacpp: configuring ($BUILD): ${CMAKE_FLAGS[*]}"
 gen=(); command -v ninja >/dev/null && gen=(-G Ninja)
-[ -f "$BUILD/CMakeCache.txt" ] && grep -q "CMAKE_GENERATOR:INTERNAL=Ninja" "$BUILD/CMakeCache.txt" || rm -rf "$BUILD"
+if [ -f "$BUILD/CMakeCache.txt" ] && ! grep -qx "CMAKE_GENERATOR:INTERNAL=${gen[1]:-Unix Makefiles}" "$BUILD/CMakeCache.txt"; then
+  rm -rf "$BUILD"  # made with another generator
+fi
 cmake -S "$SRC" -B "$BUILD" "${gen[@]}" "${CMAKE_FLAGS[@]}" >"$DIR/configure.log" 2>&1 \
   || { tail -n 30 "$DIR/configure.log" >&2; echo "build_llamacpp: configure failed (log: $DIR/configure.log)" >&2; exit 1; }
-grep -q "Found OpenMP_C" "$DIR/configure.log" && ! grep -qi "OpenMP not found" "$DIR/configure.log" \
-  || { echo "build_llamacpp: OpenMP not found by CMake (log: $DIR/configure.log)" >&2; exit 1; }
+if grep -qi "OpenMP not found" "$DIR/configure.log"; then
+  echo "build_llamacpp: OpenMP not found by CMake (log: $DIR/configure.log)" >&2; exit 1
+fi
 echo "build_llamacpp: building ${TOOLS[*]} with -j$JOBS (several minutes on 2 cores, once)"
 start=$(date +%s)
 cmake --build "$BUILD" -j"$JOBS" --target "${TOOLS[@]}" >"$DIR/build.log" 2>&1 \
   || { grep -m5 -E "error|Error" "$DIR/build.log" >&2 || tail -n 20 "$DIR/build.log" >&2
        echo "build_llamacpp: build failed (log: $DIR/build.log)" >&2; exit 1; }
 for t in "${TOOLS[@]}"; do [ -x "$BUILD/bin/$t" ] || { echo "build_llamacpp: $BUILD/bin/$t missing" >&2; exit 1; }; done
+ldd "$BUILD/bin/llama-bench" | grep -q libgomp \
+  || { echo "build_llamacpp: $BUILD/bin/llama-bench is not linked with OpenMP (libgomp)" >&2; exit 1; }
 printf '%s\n' "${CMAKE_FLAGS[@]}" > "$BUILD/build-flags.txt"
 echo "$want" > "$BUILD/.augur-ok"
 ln -sfn "build-$VERSION/bin" "$DIR/bin"; ln -sfn "src-$VERSION" "$DIR/src"
