@@ -224,8 +224,11 @@ def make_ggufs(args, llama_bin, raw):
         dsrc = {"model": file_sig(st) if os.path.exists(st) else os.path.abspath(args.drafter_ar)}
         if not fresh(path, dsrc):
             log(f"GGUF: {args.drafter_ar} -> {path} (augur export --type f32)")
-            rc, _, err = run([args.augur, "export", "--model", args.drafter_ar, "--format", "gguf", "--type", "f32",
-                              "--out", path, "--quiet"], os.path.join(raw, "export-drafter.log"))
+            if os.access(args.augur, os.X_OK):
+                rc, _, err = run([args.augur, "export", "--model", args.drafter_ar, "--format", "gguf", "--type", "f32",
+                                  "--out", path, "--quiet"], os.path.join(raw, "export-drafter.log"))
+            else:
+                rc, err = 1, f"no augur binary at {args.augur}"
             how = "augur export --format gguf --type f32"
             if rc != 0:
                 why = (err.strip().splitlines() or [f"rc {rc}"])[-1]
