@@ -81,6 +81,9 @@ int RunDistillAr(int argc, char** argv, int first) {
             "target layers copied into student layers 0,1,... (--init target; default: the same layers when the "
             "depths agree, else evenly spaced)")
       .flag("eval-every", "N", "held-out KD loss and alpha every N steps (and at the end)", std::to_string(d.eval_every))
+      .flag("draft-vocab", "N", "also rank the teacher's tokens by frequency and record the N most frequent as the "
+                               "drafter's reduced head (draft_vocab.json; eval's ar:DIR,vocab=M picks another size); 0 = "
+                               "full vocabulary", "0")
       .flag("eval-sequences", "N", "teacher sequences held out at the end of the store", std::to_string(dd.eval_sequences))
       .flag("save-every", "N", "checkpoint every N steps (0 = at the end only)", std::to_string(d.save_every))
       .flag("log-every", "N", "metrics.jsonl step record every N steps", std::to_string(d.log_every))
@@ -155,6 +158,10 @@ int RunDistillAr(int argc, char** argv, int first) {
     return 0;
   }
 
+  auto draft_vocab = args.i64("draft-vocab");
+  if (!draft_vocab.ok()) return ArFail(draft_vocab.status());
+  if (*draft_vocab < 0) return ArFail(absl::InvalidArgumentError(absl::StrCat("--draft-vocab ", *draft_vocab, ": must be >= 0")));
+  std::vector<std::string> vocab_dirs = {t.out_dir, t.out_dir + "/best"};
   train::TuneAllocatorForTraining();
   std::fprintf(stderr, "augur distill ar: %s -> %s: loss %s, policy %s%s%s, %lld steps x %lld tokens, %d threads%s\n",
                o.student.c_str(), t.out_dir.c_str(), distill::KdLossName(o.kd.kind), distill::PolicyName(o.policy),
@@ -172,7 +179,9 @@ int RunDistillAr(int argc, char** argv, int first) {
     if (!q.ok()) return ArFail(q.status());
     std::fprintf(stderr, "augur distill ar: quantized drafter (%s, qat) of %s (step %lld) -> %s\n", o.qat.c_str(),
                  q->source.c_str(), (long long)q->step, q->dir.c_str());
+    vocab_dirs.push_back(q->dir);
   }
+  if (auto s = WriteDraftVocabs(o.teacher, *draft_vocab, vocab_dirs); !s.ok()) return ArFail(s);
   return 0;
 }
 

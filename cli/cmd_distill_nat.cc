@@ -90,6 +90,9 @@ int RunDistillNat(int argc, char** argv, int first) {
             "depths agree, else evenly spaced)")
       .flag("eval-every", "N", "held-out alpha_1..alpha_gamma every N steps (and at the end)",
             std::to_string(d.eval_every))
+      .flag("draft-vocab", "N", "also rank the teacher's tokens by frequency and record the N most frequent as the "
+                               "drafter's reduced head (draft_vocab.json; eval's ar:DIR,vocab=M picks another size); 0 = "
+                               "full vocabulary", "0")
       .flag("eval-sequences", "N", "teacher sequences held out at the end of the store",
             std::to_string(dd.eval_sequences))
       .flag("save-every", "N", "checkpoint every N steps (0 = at the end only)", std::to_string(d.save_every))
@@ -164,6 +167,10 @@ int RunDistillNat(int argc, char** argv, int first) {
   }
 
   if (auto s = o.Validate(); !s.ok()) return NatFail(s);
+  auto draft_vocab = args.i64("draft-vocab");
+  if (!draft_vocab.ok()) return NatFail(draft_vocab.status());
+  if (*draft_vocab < 0) return NatFail(absl::InvalidArgumentError(absl::StrCat("--draft-vocab ", *draft_vocab, ": must be >= 0")));
+  std::vector<std::string> vocab_dirs = {t.out_dir, t.out_dir + "/best"};
   train::TuneAllocatorForTraining();
   std::fprintf(stderr,
                "augur distill nat: %s -> %s: gamma %lld, loss %s, %lld groups/window, %lld steps x %lld windows of "
@@ -182,7 +189,9 @@ int RunDistillNat(int argc, char** argv, int first) {
     if (!q.ok()) return NatFail(q.status());
     std::fprintf(stderr, "augur distill nat: quantized drafter (%s, qat) of %s (step %lld) -> %s\n", o.qat.c_str(),
                  q->source.c_str(), (long long)q->step, q->dir.c_str());
+    vocab_dirs.push_back(q->dir);
   }
+  if (auto s = WriteDraftVocabs(o.teacher, *draft_vocab, vocab_dirs); !s.ok()) return NatFail(s);
   return 0;
 }
 

@@ -165,6 +165,9 @@ int Run(bool bench, int argc, char** argv, int first) {
   auto report = Evaluate(cfg);
   if (!report.ok()) return Fail(cmd, report.status());
 
+  std::fprintf(stderr, "augur %s: target %s on the %s engine (%s)\n", cmd.c_str(), cfg.target.dir.c_str(),
+               report->target.value("engine", std::string()).c_str(),
+               report->target.value("precision", std::string()).c_str());
   std::printf("%s", SummaryTable(*report).c_str());
   if (args.has("report")) {
     if (auto st = WriteReport(*report, args.str("report")); !st.ok()) return Fail(cmd, st);

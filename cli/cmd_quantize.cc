@@ -11,6 +11,7 @@
 #include "core/checkpoint.h"
 #include "core/fs.h"
 #include "core/tokenizer.h"
+#include "eval/draft_vocab.h"
 #include "quantize/quantize_model.h"
 #include "runtime/scheme.h"
 
@@ -124,6 +125,12 @@ int RunQuantize(int argc, char** argv, int first) {
   if (auto st = SaveQuantizedCheckpoint(ckpt->model, *linears, opts.scheme, info, meta, out_dir, ckpt->tokenizer_model);
       !st.ok())
     return Fail(cmd, st);
+  // A drafter's reduced vocabulary travels with it (eval/draft_vocab.h).
+  if (const std::string dv = model_dir + "/" + kDraftVocabFile; FileExists(dv)) {
+    auto text = ReadFile(dv);
+    if (!text.ok()) return Fail(cmd, text.status());
+    if (auto st = WriteFileAtomic(out_dir + "/" + kDraftVocabFile, *text); !st.ok()) return Fail(cmd, st);
+  }
 
   int64_t fp32_bytes = 0, q_bytes = 0;
   for (const auto& [name, q] : *linears) {

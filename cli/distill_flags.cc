@@ -5,7 +5,11 @@
 #include <absl/strings/str_split.h>
 #include <absl/strings/strip.h>
 
+#include <cstdio>
+
 #include "core/fs.h"
+#include "datasets/teacher_store.h"
+#include "eval/draft_vocab.h"
 #include "train/checkpointing.h"
 
 namespace augur::cli {
@@ -78,6 +82,31 @@ std::string DistillFlags::Str(const char* flag, const char* key) const {
   if (!FromSaved(flag, key)) return args_.str(flag);
   const auto& v = saved_[key];
   return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+absl::Status WriteDraftVocabs(const std::string& teacher, int64_t n, const std::vector<std::string>& dirs) {
+  if (n == 0) return absl::OkStatus();
+  if (n < 0) return absl::InvalidArgumentError(absl::StrCat("--draft-vocab ", n, ": must be >= 0"));
+  AUGUR_ASSIGN_OR_RETURN(std::shared_ptr<const TeacherStore> store, TeacherStore::Open(teacher));
+  const int64_t vocab = store->info().vocab_size;
+  if (n > vocab)
+    return absl::InvalidArgumentError(absl::StrCat("--draft-vocab ", n, ": exceeds the vocabulary ", vocab));
+  AUGUR_ASSIGN_OR_RETURN(std::vector<int64_t> counts, CountTeacherTokens(*store, vocab));
+  DraftVocab v;
+  v.source = teacher;
+  v.size = n;
+  v.ranked = RankByCount(counts);
+  int64_t covered = 0, total = 0;
+  for (int64_t i = 0; i < vocab; ++i) {
+    total += counts[v.ranked[i]];
+    if (i < n) covered += counts[v.ranked[i]];
+  }
+  for (const std::string& dir : dirs)
+    if (IsDirectory(dir)) AUGUR_RETURN_IF_ERROR(WriteDraftVocab(dir, v));
+  std::fprintf(stderr, "draft vocabulary: the %lld most frequent tokens cover %.2f%% of %lld teacher tokens -> %s\n",
+               static_cast<long long>(n), total > 0 ? 100.0 * covered / total : 0.0, static_cast<long long>(total),
+               kDraftVocabFile);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<int64_t>> ParseInitLayers(const std::string& text) {

@@ -41,6 +41,11 @@ class DistillFlags {
   nlohmann::json saved_;  // the resumed run's objective settings
 };
 
+// --draft-vocab N: ranks the token ids of the teacher store's continuations by frequency and
+// writes draft_vocab.json (eval/draft_vocab.h) of default size N into each of `dirs` that exists
+// (the run's checkpoint, best/, a QAT export). N = 0: nothing.
+absl::Status WriteDraftVocabs(const std::string& teacher, int64_t n, const std::vector<std::string>& dirs);
+
 // "L0,L1,..." -> layer indices (empty text: none).
 absl::StatusOr<std::vector<int64_t>> ParseInitLayers(const std::string& text);
 

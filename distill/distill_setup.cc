@@ -115,6 +115,13 @@ void FillDrafterJob(const std::string& kind, const DistillSetup& s, const std::s
   job->meta.target_fingerprint = s.target_fingerprint;
   job->meta.command_line = command_line;
   job->meta.extra["distill"] = settings;
+  // The drafter shares the target's tokenizer: keep what the GGUF import recorded of it
+  // (tokenizer_pre), so `augur export --format gguf` of the drafter names the same
+  // llama.cpp pre-tokenizer.
+  const nlohmann::json& extra = s.target.meta.extra;
+  if (extra.is_object() && extra.contains("import") && extra["import"].is_object() &&
+      extra["import"].contains("tokenizer_pre"))
+    job->meta.extra["tokenizer"] = {{"tokenizer_pre", extra["import"]["tokenizer_pre"]}};
   job->select_metric = "alpha";
   if (!qat.empty()) {
     job->prepare = QatPrepare(qat);

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "eval/draft_vocab.h"
+
 namespace augur {
 
 ArDrafter::ArDrafter(LlamaModel model, int64_t capacity, std::string name)
@@ -10,6 +12,13 @@ ArDrafter::ArDrafter(LlamaModel model, int64_t capacity, std::string name)
 ArDrafter::ArDrafter(std::unique_ptr<DecodeModel> decoder, std::string name)
     : decoder_(std::move(decoder)), name_(std::move(name)) {
   AUGUR_CHECK(decoder_ != nullptr, "ar drafter: no decoder");
+}
+
+absl::Status ArDrafter::SetDraftVocab(const std::vector<int64_t>& ids) {
+  AUGUR_RETURN_IF_ERROR(decoder_->RestrictHead(ids));
+  id_list_ = ids;
+  ids_ = torch::tensor(ids, torch::kInt64);
+  return absl::OkStatus();
 }
 
 absl::Status ArDrafter::Begin(const std::vector<int64_t>& prompt) {
@@ -40,8 +49,12 @@ Draft ArDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma, con
     const at::Tensor logits = decoder_->forward(feed, fo)[0];  // [V], the last fed token's
     cached_.insert(cached_.end(), feed.begin(), feed.end());
     // Greedy: q is the plain softmax (verification ignores it; tree top-k branches use it).
-    const at::Tensor q = params.greedy() ? logits.softmax(-1) : SamplingProbs(logits, params);
-    const int64_t tok = params.greedy() ? GreedyTokens(logits).item<int64_t>() : sampler.SampleFromProbs(q);
+    at::Tensor q = params.greedy() ? logits.softmax(-1) : SamplingProbs(logits, params);
+    int64_t tok = params.greedy() ? GreedyTokens(logits).item<int64_t>() : sampler.SampleFromProbs(q);
+    if (ids_.defined()) {  // subset index -> target id; q zero outside the subset
+      tok = id_list_[static_cast<size_t>(tok)];
+      q = ExpandToVocab(q, ids_, decoder_->config().vocab_size);
+    }
     draft.tokens.push_back(tok);
     probs.push_back(q);
     feed = {tok};  // the next step feeds the token just proposed

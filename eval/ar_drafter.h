@@ -21,9 +21,15 @@ class ArDrafter : public Drafter {
   Draft Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
                 Sampler& sampler) override;
   const DecodeModel& decoder() const { return *decoder_; }
+  // A reduced draft vocabulary (eval/draft_vocab.h): the head scores only `ids`; drafted
+  // tokens and q are mapped back to the target's vocabulary.
+  absl::Status SetDraftVocab(const std::vector<int64_t>& ids);
+  int64_t draft_vocab() const { return ids_.defined() ? ids_.numel() : 0; }  // 0: full
 
  private:
   std::unique_ptr<DecodeModel> decoder_;
+  at::Tensor ids_;  // int64 [N] when reduced
+  std::vector<int64_t> id_list_;
   std::vector<int64_t> cached_;  // the tokens whose keys/values are in the decoder's cache
   std::string name_;
 };

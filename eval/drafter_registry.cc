@@ -1,5 +1,6 @@
 #include "eval/drafter_registry.h"
 
+#include <absl/strings/match.h>
 #include <absl/strings/numbers.h>
 #include <absl/strings/str_split.h>
 
@@ -8,6 +9,7 @@
 #include "core/checkpoint.h"
 #include "core/tokenizer.h"
 #include "eval/ar_drafter.h"
+#include "eval/draft_vocab.h"
 #include "eval/harness.h"
 #include "eval/nat_drafter.h"
 #include "eval/ngram_index.h"
@@ -67,18 +69,24 @@ absl::StatusOr<LoadedCheckpoint> LoadDrafterCheckpoint(const std::string& kind, 
 // checkpoint, NAME being the checkpoint directory's own name (the full spec is in the report's
 // config).
 std::string DrafterName(const std::string& kind, const std::string& arg, const AugurMeta& meta) {
-  std::string dir = arg.substr(0, arg.find(','));
+  const size_t comma = arg.find(',');
+  std::string dir = arg.substr(0, comma);
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   const size_t slash = dir.rfind('/');
-  const std::string name = slash == std::string::npos ? dir : dir.substr(slash + 1);
-  return meta.quantization.empty() ? absl::StrCat(kind, ":", name)
-                                   : absl::StrCat(kind, ":", name, " (", meta.quantization, ")");
+  std::string name = absl::StrCat(kind, ":", slash == std::string::npos ? dir : dir.substr(slash + 1));
+  // Options other than vocab (which WithVocab shows) stay in the label: engine=torch and
+  // engine=native of one checkpoint are two rows.
+  if (comma != std::string::npos)
+    for (absl::string_view opt : absl::StrSplit(arg.substr(comma + 1), ','))
+      if (!absl::StartsWith(opt, "vocab=")) absl::StrAppend(&name, ",", opt);
+  return meta.quantization.empty() ? name : absl::StrCat(name, " (", meta.quantization, ")");
 }
 
-// A model drafter's argument: DIR[,engine=torch|native].
+// A model drafter's argument: DIR[,engine=torch|native][,vocab=N|full].
 struct ModelDrafterArg {
   std::string dir;
-  std::string engine;  // "" = default: native on the CPU, torch elsewhere
+  std::string engine;   // "" = default: native on the CPU, torch elsewhere
+  int64_t vocab = -1;   // -1: the checkpoint's draft_vocab.json size (full when absent); 0: full
 };
 
 absl::StatusOr<ModelDrafterArg> ParseModelDrafterArg(const std::string& kind, const std::string& arg) {
@@ -87,15 +95,45 @@ absl::StatusOr<ModelDrafterArg> ParseModelDrafterArg(const std::string& kind, co
   out.dir = parts[0];
   for (size_t i = 1; i < parts.size(); ++i) {
     std::pair<std::string, std::string> kv = absl::StrSplit(parts[i], absl::MaxSplits('=', 1));
-    if (kv.first != "engine")
+    if (kv.first == "engine") {
+      if (kv.second != "torch" && kv.second != "native")
+        return absl::InvalidArgumentError(absl::StrCat("--drafter ", kind, ":", arg, ": engine \"", kv.second,
+                                                       "\" is not torch or native"));
+      out.engine = kv.second;
+    } else if (kv.first == "vocab") {
+      if (kv.second == "full") {
+        out.vocab = 0;
+      } else if (!absl::SimpleAtoi(kv.second, &out.vocab) || out.vocab < 1) {
+        return absl::InvalidArgumentError(absl::StrCat("--drafter ", kind, ":", arg, ": vocab \"", kv.second,
+                                                       "\" is not a positive integer or full"));
+      }
+    } else {
       return absl::InvalidArgumentError(absl::StrCat("--drafter ", kind, ":", arg, ": unknown key \"", kv.first,
-                                                     "\" (keys: engine=torch|native)"));
-    if (kv.second != "torch" && kv.second != "native")
-      return absl::InvalidArgumentError(absl::StrCat("--drafter ", kind, ":", arg, ": engine \"", kv.second,
-                                                     "\" is not torch or native"));
-    out.engine = kv.second;
+                                                     "\" (keys: engine=torch|native, vocab=N|full)"));
+    }
   }
   return out;
+}
+
+// The draft vocabulary a model drafter runs with: vocab=N from the checkpoint's ranking, the
+// ranking's own size by default, the full vocabulary when the checkpoint has none.
+absl::StatusOr<std::vector<int64_t>> ChooseDraftVocab(const std::string& spec, const ModelDrafterArg& a,
+                                                      int64_t vocab) {
+  AUGUR_ASSIGN_OR_RETURN(std::optional<DraftVocab> dv, ReadDraftVocab(a.dir, vocab));
+  if (a.vocab == 0 || (a.vocab < 0 && !dv)) return std::vector<int64_t>();
+  if (!dv)
+    return absl::FailedPreconditionError(absl::StrCat(spec, ": vocab=", a.vocab, " needs ", a.dir, "/",
+                                                      kDraftVocabFile, " (augur distill ar|nat --draft-vocab N)"));
+  const int64_t n = a.vocab < 0 ? dv->size : a.vocab;
+  if (n > vocab)
+    return absl::InvalidArgumentError(absl::StrCat(spec, ": vocab=", n, " exceeds the vocabulary ", vocab));
+  if (n == vocab) return std::vector<int64_t>();
+  return dv->Top(n);
+}
+
+// "ar:NAME" plus " v4096" when the draft vocabulary is reduced.
+std::string WithVocab(std::string name, size_t n) {
+  return n == 0 ? name : absl::StrCat(name, " v", n);
 }
 
 // The engine that runs a model drafter: NativeLlama (runtime/native_llama.h) for a CPU model
@@ -117,9 +155,12 @@ absl::StatusOr<std::unique_ptr<Drafter>> MakeAr(const std::string& arg, const Dr
   AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadDrafterCheckpoint("ar", a.dir, ctx));
   if (ckpt.meta.kind == "nat-drafter")
     return absl::InvalidArgumentError(absl::StrCat("--drafter ar:", a.dir, ": is a NAT drafter; use nat:", a.dir));
-  return std::unique_ptr<Drafter>(
-      new ArDrafter(MakeDecoder("--drafter ar:" + arg, a.engine, ckpt.model, ctx.capacity),
-                    DrafterName("ar", arg, ckpt.meta)));
+  AUGUR_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                         ChooseDraftVocab("--drafter ar:" + arg, a, ckpt.model->config().vocab_size));
+  auto d = std::make_unique<ArDrafter>(MakeDecoder("--drafter ar:" + arg, a.engine, ckpt.model, ctx.capacity),
+                                       WithVocab(DrafterName("ar", arg, ckpt.meta), ids.size()));
+  if (!ids.empty()) AUGUR_RETURN_IF_ERROR(d->SetDraftVocab(ids));
+  return std::unique_ptr<Drafter>(std::move(d));
 }
 
 absl::StatusOr<std::unique_ptr<Drafter>> MakeNat(const std::string& arg, const DrafterContext& ctx) {
@@ -127,9 +168,13 @@ absl::StatusOr<std::unique_ptr<Drafter>> MakeNat(const std::string& arg, const D
   AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadDrafterCheckpoint("nat", a.dir, ctx));
   AUGUR_RETURN_IF_ERROR(CheckNatMeta(ckpt.meta, ckpt.model->config(), a.dir));
   const int64_t capacity = NatDrafter::CacheCapacity(ctx.capacity, ckpt.meta.gamma);
-  return std::unique_ptr<Drafter>(
-      new NatDrafter(MakeDecoder("--drafter nat:" + arg, a.engine, ckpt.model, capacity), ckpt.meta.gamma,
-                     ckpt.meta.mask_token_id, DrafterName("nat", arg, ckpt.meta)));
+  AUGUR_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                         ChooseDraftVocab("--drafter nat:" + arg, a, ckpt.model->config().vocab_size));
+  auto d = std::make_unique<NatDrafter>(MakeDecoder("--drafter nat:" + arg, a.engine, ckpt.model, capacity),
+                                        ckpt.meta.gamma, ckpt.meta.mask_token_id,
+                                        WithVocab(DrafterName("nat", arg, ckpt.meta), ids.size()));
+  if (!ids.empty()) AUGUR_RETURN_IF_ERROR(d->SetDraftVocab(ids));
+  return std::unique_ptr<Drafter>(std::move(d));
 }
 
 // ngram:FILE.h5[,n=16,min=2,branch=4,nodes=16]
@@ -190,8 +235,8 @@ absl::StatusOr<std::unique_ptr<Drafter>> MakePromptLookup(const std::string& arg
 
 const std::vector<DrafterKind>& DrafterKinds() {
   static const std::vector<DrafterKind> table = {
-      {"ar", "ar:DIR[,engine=E]", "autoregressive drafter checkpoint (augur train / distill ar; fp32 or quantized by augur quantize / --qat); gamma sequential steps. engine=native (default on the CPU: augur's own runtime) or torch (LibTorch)", MakeAr},
-      {"nat", "nat:DIR[,engine=E]", "parallel (NAT) drafter checkpoint (augur distill nat; fp32 or quantized); gamma tokens in one pass; engine as for ar", MakeNat},
+      {"ar", "ar:DIR[,engine=E][,vocab=N]", "autoregressive drafter checkpoint (augur train / distill ar; fp32 or quantized by augur quantize / --qat); gamma sequential steps. engine=native (default on the CPU: augur's own runtime) or torch (LibTorch); vocab=N: the head scores only the N most frequent teacher tokens (draft_vocab.json from distill --draft-vocab; its size by default, vocab=full for all)", MakeAr},
+      {"nat", "nat:DIR[,engine=E][,vocab=N]", "parallel (NAT) drafter checkpoint (augur distill nat; fp32 or quantized); gamma tokens in one pass; engine and vocab as for ar", MakeNat},
       {"ngram", "ngram:FILE.h5[,n=16,min=2,branch=4,nodes=16]",
        "n-gram retrieval over a datastore (augur data datastore): the most frequent continuation of the longest "
        "matching suffix (n..min tokens); in a drafter set, the top `branch` continuations per node as a tree",

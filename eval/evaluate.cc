@@ -111,7 +111,7 @@ absl::StatusOr<Report> Evaluate(const EvalConfig& cfg) {
   report.baseline = {"target-only", "target-only", 0, cfg.sampling.ToString(), {}};
   for (const auto& c : configs)
     report.runs.push_back({drafters[c.drafter]->name(), drafters[c.drafter]->name(), c.gamma,
-                           cfg.sampling.ToString(), {}});
+                           cfg.sampling.ToString(), {}, cfg.drafters[c.drafter]});
   report.check.ran = cfg.check;
 
   DecodeModel& tm = *target.model;
@@ -191,9 +191,6 @@ absl::StatusOr<Report> Evaluate(const EvalConfig& cfg) {
 std::string SummaryTable(const Report& report) {
   std::string out;
   const Summary b = Summarize(report.baseline.prompts);
-  const std::string engine = report.target.value("engine", std::string());
-  const std::string precision = report.target.value("precision", std::string());
-  absl::StrAppendFormat(&out, "target: %s engine, %s\n", engine, precision);
   absl::StrAppendFormat(&out, "%-40s %5s %7s %6s %9s %8s %9s %8s\n", "drafter", "gamma", "alpha", "tau", "tok/s",
                         "speedup", "predicted", "overhead");
   absl::StrAppendFormat(&out, "%-40s %5s %7s %6s %9.1f %8s %9s %7.1f%%\n", "target-only", "-", "-", "1.00",

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "eval/draft_vocab.h"
 #include "eval/nat_layout.h"
 
 namespace augur {
@@ -70,7 +71,9 @@ Draft NatDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma, co
   decoder_->truncate(decoder_->length() - (gamma - 1));
   cached_.insert(cached_.end(), real.begin(), real.end());
 
-  const at::Tensor q = SamplingProbs(logits, params);  // [G,V]
+  // Greedy: q is the plain softmax (verification ignores it; tree top-k branches use it, as
+  // they do an AR drafter's).
+  at::Tensor q = params.greedy() ? logits.softmax(-1) : SamplingProbs(logits, params);  // [G,V or N]
   if (params.greedy()) {
     const at::Tensor tok = GreedyTokens(logits);
     for (int64_t k = 0; k < gamma; ++k) draft.tokens.push_back(tok[k].item<int64_t>());
@@ -79,8 +82,19 @@ Draft NatDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma, co
     // tokens drafted at earlier slots, which the accept rule allows (q is what was drawn from).
     for (int64_t k = 0; k < gamma; ++k) draft.tokens.push_back(sampler.SampleFromProbs(q[k]));
   }
+  if (ids_.defined()) {  // subset indices -> target ids; q zero outside the subset
+    const int64_t* map = ids_.data_ptr<int64_t>();
+    for (int64_t& t : draft.tokens) t = map[t];
+    q = ExpandToVocab(q, ids_, decoder_->config().vocab_size);
+  }
   draft.probs = q;
   return draft;
+}
+
+absl::Status NatDrafter::SetDraftVocab(const std::vector<int64_t>& ids) {
+  AUGUR_RETURN_IF_ERROR(decoder_->RestrictHead(ids));
+  ids_ = torch::tensor(ids, torch::kInt64);
+  return absl::OkStatus();
 }
 
 absl::Status CheckNatMeta(const AugurMeta& meta, const ModelConfig& cfg, const std::string& source) {

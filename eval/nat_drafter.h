@@ -38,8 +38,11 @@ class NatDrafter : public Drafter {
   int64_t mask_id() const { return mask_id_; }
   int64_t cache_length() const { return decoder_->length(); }  // for tests: real tokens only
   const DecodeModel& decoder() const { return *decoder_; }
+  // A reduced draft vocabulary, as ArDrafter::SetDraftVocab.
+  absl::Status SetDraftVocab(const std::vector<int64_t>& ids);
 
  private:
+  at::Tensor ids_;  // int64 [N] when the draft vocabulary is reduced
   std::unique_ptr<DecodeModel> decoder_;
   int64_t trained_gamma_, mask_id_;
   std::vector<int64_t> cached_;  // the real tokens whose keys/values are in the decoder's cache

@@ -56,8 +56,8 @@ const PromptRecord* FindPrompt(const RunReport& run, int64_t index) {
 
 json RunJson(const RunReport& run, const RunReport* baseline) {
   const Summary sum = Summarize(run.prompts);
-  json j = {{"label", run.label}, {"drafter", run.drafter}, {"gamma", run.gamma}, {"sampling", run.sampling},
-            {"summary", SummaryJson(sum)}};
+  json j = {{"label", run.label}, {"drafter", run.drafter}, {"spec", run.spec}, {"gamma", run.gamma},
+            {"sampling", run.sampling}, {"summary", SummaryJson(sum)}};
   Summary base_sum;
   if (baseline) {
     base_sum = Summarize(baseline->prompts);
@@ -103,6 +103,7 @@ absl::StatusOr<RunReport> RunFromJson(const json& j, const std::string& where) {
   RunReport run;
   AUGUR_RETURN_IF_ERROR(Get(j, "label", &run.label, where));
   AUGUR_RETURN_IF_ERROR(Get(j, "drafter", &run.drafter, where));
+  if (j.contains("spec") && j["spec"].is_string()) run.spec = j["spec"].get<std::string>();
   AUGUR_RETURN_IF_ERROR(Get(j, "gamma", &run.gamma, where));
   AUGUR_RETURN_IF_ERROR(Get(j, "sampling", &run.sampling, where));
   if (!j.contains("prompts") || !j["prompts"].is_array())
@@ -222,7 +223,10 @@ std::string ReportMarkdown(const Report& report) {
   auto cfg = [&](const char* k) { return c.contains(k) ? (c[k].is_string() ? c[k].get<std::string>() : c[k].dump()) : "-"; };
   const json& m = report.machine;
   auto mach = [&](const char* k) { return m.contains(k) ? (m[k].is_string() ? m[k].get<std::string>() : m[k].dump()) : "-"; };
-  absl::StrAppend(&md, "- target: `", cfg("target"), "`\n- prompts: `", cfg("prompts"), "` (", report.baseline.prompts.size(),
+  const json& tgt = report.target;
+  auto tval = [&](const char* k) { return tgt.contains(k) && tgt[k].is_string() ? tgt[k].get<std::string>() : "-"; };
+  absl::StrAppend(&md, "- target: `", cfg("target"), "` on the ", tval("engine"), " engine, ", tval("precision"),
+                  "\n- prompts: `", cfg("prompts"), "` (", report.baseline.prompts.size(),
                   " prompts, max_new ", cfg("max_new"), ")\n- sampling: ", report.baseline.sampling, ", seed ", cfg("seed"),
                   "\n- machine: ", mach("cpu_model"), ", ", mach("cores"), " cores, ", mach("torch_threads"),
                   " torch threads, device ", mach("device"), ", torch ", mach("torch_version"), ", augur ",

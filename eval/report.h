@@ -18,11 +18,12 @@ inline constexpr int64_t kReportVersion = 1;
 
 // One drafter (or the target alone) at one gamma over all prompts.
 struct RunReport {
-  std::string label;    // the --drafter spec; "target-only" for the baseline
+  std::string label;    // short, for tables and plots: Drafter::name(); "target-only" for the baseline
   std::string drafter;  // Drafter::name()
   int64_t gamma = 0;
   std::string sampling;  // SamplingParams::ToString()
   std::vector<PromptRecord> prompts;
+  std::string spec;     // the --drafter spec as given (full paths); "" for the baseline
 };
 
 struct CheckResult {

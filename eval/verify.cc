@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include "core/status.h"
+
 namespace augur {
 
 Verdict VerifyGreedy(const at::Tensor& target_logits, const std::vector<int64_t>& draft) {
@@ -23,8 +25,12 @@ Verdict VerifySampling(const at::Tensor& p_in, const at::Tensor& q_in, const std
     const int64_t x = draft[i];
     const double px = p[i][x].item<double>();
     const double qx = q.defined() ? q[i][x].item<double>() : 1.0;
-    // accept with min(1, p/q); qx == 0 cannot be drawn by a correct drafter, treat as accept-if-p>0
-    const bool accept = qx <= 0.0 ? px > 0.0 : sampler.Uniform() < std::min(1.0, px / qx);
+    // Accept with min(1, p/q). A token drawn from q has q > 0: zero means the drafter's q is
+    // not the distribution it drew from (e.g. a reduced vocabulary mapped wrongly), and
+    // accepting it would bias the output, so it is a checked error.
+    AUGUR_CHECK(qx > 0.0, "speculative sampling: drafted token ", x, " at offset ", i,
+                " has zero probability under the drafter's own q; the drafter did not draw it from q");
+    const bool accept = sampler.Uniform() < std::min(1.0, px / qx);
     if (accept) {
       ++v.accepted;
       continue;

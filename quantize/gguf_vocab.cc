@@ -192,9 +192,19 @@ absl::StatusOr<BpeExportVocab> ReadBpeVocab(const Tokenizer& tokenizer, const st
     return j.is_discarded() ? nlohmann::json() : j;
   };
   const nlohmann::json meta = read_json(absl::StrCat(model_dir, "/augur.json"));
-  if (meta.is_object() && meta.contains("extra") && meta["extra"].contains("import") &&
-      meta["extra"]["import"].contains("tokenizer_pre") && meta["extra"]["import"]["tokenizer_pre"].is_string()) {
-    v.pre = meta["extra"]["import"]["tokenizer_pre"].get<std::string>();
+  // extra.import (the imported target) or extra.tokenizer (a drafter distilled from it).
+  auto recorded_pre = [&](const char* section) -> std::string {
+    if (!meta.is_object() || !meta.contains("extra") || !meta["extra"].is_object()) return "";
+    const nlohmann::json& e = meta["extra"];
+    if (!e.contains(section) || !e[section].is_object() || !e[section].contains("tokenizer_pre") ||
+        !e[section]["tokenizer_pre"].is_string())
+      return "";
+    return e[section]["tokenizer_pre"].get<std::string>();
+  };
+  if (std::string pre = recorded_pre("import"); !pre.empty()) {
+    v.pre = pre;
+  } else if (std::string pre2 = recorded_pre("tokenizer"); !pre2.empty()) {
+    v.pre = pre2;
   } else {
     const nlohmann::json& pre = tj.contains("pre_tokenizer") ? tj["pre_tokenizer"] : nlohmann::json();
     if (pre.is_object() && pre.value("type", "") == "ByteLevel" && pre.value("use_regex", true)) v.pre = "gpt2";

@@ -31,7 +31,26 @@ at::Tensor TorchDecodeModel::forward(absl::Span<const int64_t> ids, const Decode
   ForwardOutput out = model_->forward(x.to(model_->device()), &cache_, fo);
   hidden_.clear();
   for (const at::Tensor& h : out.hidden) hidden_.push_back(h[0].to(torch::kCPU, torch::kFloat32));
-  return out.logits[0].to(torch::kCPU, torch::kFloat32);
+  const at::Tensor logits = out.logits[0].to(torch::kCPU, torch::kFloat32);
+  return head_ids_.defined() ? logits.index_select(1, head_ids_) : logits;
+}
+
+absl::Status CheckHeadIds(const std::vector<int64_t>& ids, int64_t vocab) {
+  if (ids.empty()) return absl::InvalidArgumentError("draft vocabulary: empty");
+  std::vector<bool> seen(static_cast<size_t>(std::max<int64_t>(vocab, 0)), false);
+  for (int64_t id : ids) {
+    if (id < 0 || id >= vocab)
+      return absl::InvalidArgumentError(absl::StrCat("draft vocabulary: token id ", id, " outside [0, ", vocab, ")"));
+    if (seen[id]) return absl::InvalidArgumentError(absl::StrCat("draft vocabulary: token id ", id, " twice"));
+    seen[id] = true;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TorchDecodeModel::RestrictHead(const std::vector<int64_t>& ids) {
+  AUGUR_RETURN_IF_ERROR(CheckHeadIds(ids, model_->config().vocab_size));
+  head_ids_ = torch::tensor(ids, torch::kInt64);
+  return absl::OkStatus();
 }
 
 at::Tensor TorchDecodeModel::hidden(size_t j) const {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/model.h"
+#include "core/status.h"
 
 namespace augur {
 
@@ -63,7 +64,14 @@ class DecodeModel {
   virtual at::Tensor canonical_logits(absl::Span<const int64_t> context) = 0;
   // "fp32", "int8", "int4-g32 + fp32 head", ...: the weights as run.
   virtual std::string precision() const = 0;
+  // A reduced draft vocabulary (eval/draft_vocab.h): from now on forward() returns logits
+  // [K, ids.size()], column i being token ids[i]'s (ids distinct, inside the vocabulary). The
+  // native engine then computes only those rows of the head; LibTorch selects the columns.
+  virtual absl::Status RestrictHead(const std::vector<int64_t>& ids) = 0;
 };
+
+// ids distinct and in [0, vocab): the check both engines make.
+absl::Status CheckHeadIds(const std::vector<int64_t>& ids, int64_t vocab);
 
 // The LibTorch engine: LlamaModel::forward on a KVCache of `capacity`, on the model's device.
 class TorchDecodeModel : public DecodeModel {
@@ -80,12 +88,14 @@ class TorchDecodeModel : public DecodeModel {
   void compact(int64_t base, absl::Span<const int64_t> keep) override;
   at::Tensor canonical_logits(absl::Span<const int64_t> context) override;
   std::string precision() const override;
+  absl::Status RestrictHead(const std::vector<int64_t>& ids) override;
   LlamaModel& model() { return model_; }
 
  private:
   LlamaModel model_;
   KVCache cache_;
   std::vector<at::Tensor> hidden_;
+  at::Tensor head_ids_;  // int64 [N] when restricted
 };
 
 }  // namespace augur

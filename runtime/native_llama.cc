@@ -26,7 +26,7 @@ std::vector<float> ToVector(const at::Tensor& t) {
 NativeLlama::NativeLlama(const ModelConfig& cfg, int64_t capacity)
     : cfg_(cfg), capacity_(capacity), hidden_(cfg.hidden_size), heads_(cfg.num_attention_heads),
       kv_heads_(cfg.num_key_value_heads), head_dim_(cfg.head_dim_or_default()), inter_(cfg.intermediate_size),
-      vocab_(cfg.vocab_size) {}
+      vocab_(cfg.vocab_size), head_rows_(cfg.vocab_size) {}
 
 absl::StatusOr<NativeLlama::Linear> NativeLlama::MakeLinear(const std::string& name, const at::Tensor& weight,
                                                             const at::Tensor& bias, const LinearBackendPtr& backend) {
@@ -311,7 +311,8 @@ at::Tensor NativeLlama::forward(absl::Span<const int64_t> ids, const DecodeOptio
   }
   const int64_t k_rows = opts.logits_last > 0 && opts.logits_last < m ? opts.logits_last : m;
   EnsureScratch(m);
-  if (logits_.size() < static_cast<size_t>(k_rows * vocab_)) logits_.resize(static_cast<size_t>(k_rows * vocab_));
+  if (logits_.size() < static_cast<size_t>(k_rows * head_rows_))
+    logits_.resize(static_cast<size_t>(k_rows * head_rows_));
   const int64_t c = hidden_, d = head_dim_, half = d / 2;
 
   for (int64_t i = 0; i < m; ++i) {
@@ -380,7 +381,40 @@ at::Tensor NativeLlama::forward(absl::Span<const int64_t> ids, const DecodeOptio
   const float* last = x_.data() + (m - k_rows) * c;
   RmsNorm(last, final_norm_, k_rows, xn_.data());
   head_.Apply(xn_.data(), k_rows, logits_.data(), gemm);
-  return at::from_blob(logits_.data(), {k_rows, vocab_}, at::TensorOptions().dtype(at::kFloat));
+  return at::from_blob(logits_.data(), {k_rows, head_rows_}, at::TensorOptions().dtype(at::kFloat));
+}
+
+absl::Status NativeLlama::RestrictHead(const std::vector<int64_t>& ids) {
+  AUGUR_RETURN_IF_ERROR(CheckHeadIds(ids, vocab_));
+  AUGUR_CHECK(head_.out == vocab_, "native runtime: the head is already restricted");
+  const int64_t n = static_cast<int64_t>(ids.size());
+  Linear h;
+  h.out = n;
+  h.in = head_.in;
+  h.bits = head_.bits;
+  if (!head_.bias.empty())
+    for (int64_t id : ids) h.bias.push_back(head_.bias[id]);
+  if (head_.bits == 0) {
+    h.weight.resize(static_cast<size_t>(n * h.in));
+    for (int64_t i = 0; i < n; ++i)
+      std::memcpy(h.weight.data() + i * h.in, head_.weight.data() + ids[i] * h.in, sizeof(float) * h.in);
+  } else {
+    const at::Tensor idx = at::tensor(ids, at::kLong);
+    h.packed = head_.packed;
+    h.packed.out = n;
+    h.packed.qweight = head_.packed.qweight.index_select(0, idx).contiguous();
+    h.packed.scales = head_.packed.scales.index_select(0, idx).contiguous();
+    if (head_.packed.zeros.defined()) h.packed.zeros = head_.packed.zeros.index_select(0, idx).contiguous();
+    if (h.bits == 8) {
+      h.w8 = {h.packed.qweight.data_ptr<int8_t>(), h.packed.scales.data_ptr<float>(), n, h.in};
+    } else {
+      h.w4 = {h.packed.qweight.data_ptr<uint8_t>(), h.packed.scales.data_ptr<float>(),
+              h.packed.zeros.data_ptr<uint8_t>(), n, h.in, h.packed.in_padded(), h.packed.scheme.group};
+    }
+  }
+  head_ = std::move(h);
+  head_rows_ = n;
+  return absl::OkStatus();
 }
 
 }  // namespace augur

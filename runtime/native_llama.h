@@ -52,6 +52,8 @@ class NativeLlama : public DecodeModel {
 
   // "fp32", "int8", "int4-g32", or a list when linears differ ("int4-g32 + fp32 head").
   std::string precision() const override;
+  // Keeps only rows `ids` of the head (fp32 rows, or the packed rows and their scales).
+  absl::Status RestrictHead(const std::vector<int64_t>& ids) override;
   // Bytes of the linears' weights as run (fp32 or packed), for benchmarks.
   int64_t linear_bytes() const;
 
@@ -93,6 +95,7 @@ class NativeLlama : public DecodeModel {
   std::vector<Layer> layers_;
   std::vector<float> final_norm_;
   Linear head_;
+  int64_t head_rows_;  // vocab_, or the restricted draft vocabulary's size
   // Scratch for M rows, grown on demand and reused (no allocation in a steady decode loop).
   int64_t scratch_rows_ = 0;
   std::vector<float> x_, xn_, q_, k_, v_, attn_, tmp_, gate_, up_, cos_, sin_;

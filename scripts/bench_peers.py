@@ -544,6 +544,10 @@ def bench_augur(args, prompts, tc, raw):
         tc.add("augur", p, ids=json.loads(out), how="augur data encode")
     modes = augur_modes(args)
     rows = []
+    # The verify-cost curve: the target's forward of T tokens (all T rows' logits) on a warm
+    # cache, T = 1..16, when this augur's eval takes --probe-sizes.
+    _, help_text, _ = run([args.augur, "eval", "--help"])
+    probe_flag = ["--probe-sizes", "1,2,3,4,5,6,8,12,16"] if "--probe-sizes" in help_text else []
     for quant in args.augur_quant:
         qflag = [] if quant == "none" else ["--target-quant", quant]
         for t in args.threads:
@@ -552,7 +556,7 @@ def bench_augur(args, prompts, tc, raw):
             cmd = [args.augur, "eval", "--target", args.target] + [a for m in modes for a in ("--drafter", m[2])] + [
                 "--prompts", pfile, "--max-new", str(args.max_new), "--gamma", str(args.gamma), "--temperature", "0",
                 "--stop-at-eos", "--threads", str(t), "--report", rdir] + (["--check"] if args.check else []) + \
-                engine_flag + qflag
+                engine_flag + qflag + probe_flag
             log(f"augur eval, target {quant if quant != 'none' else 'as saved'}, {t} thread(s): target-only and "
                 f"{', '.join(m[0] for m in modes)} on {len(prompts)} prompts")
             rc, out, err = run(cmd, os.path.join(raw, f"{tag}.log"), timeout=6 * 3600)
@@ -563,6 +567,8 @@ def bench_augur(args, prompts, tc, raw):
             bits = augur_bits(rep, quant)
             backend = rep.get("target", {}).get("engine", "")
             info.setdefault("target", {})[bits] = rep.get("target")
+            if rep.get("cost", {}).get("forward_ms"):
+                info.setdefault("verify_cost", {})[f"{bits} t{t}"] = rep["cost"]["forward_ms"]
             info.setdefault("check", {})[tag] = rep.get("check")
             info.setdefault("machine", rep.get("machine"))
             for pr in rep["baseline"]["prompts"]:
@@ -834,6 +840,15 @@ def main():
                 f"same bits and threads; `same output`: prompts whose greedy output equals that target-only's; "
                 f"`augur/peer`: augur's comparable row over this one.\n\n")
         f.write(md + "\n" + "\n\n".join(lines) + "\n")
+        curves = info.get("augur", {}).get("verify_cost", {})
+        if curves:
+            sizes = sorted({int(k) for c in curves.values() for k in c})
+            f.write("\n## augur target: verify cost (ms of one forward of T tokens; x = over T = 1)\n\n| target | " +
+                    " | ".join(f"T={n}" for n in sizes) + " |\n|---|" + "---|" * len(sizes) + "\n")
+            for name, c in curves.items():
+                one = c.get("1") or 0
+                cells = [f"{c[str(n)]:.1f} ({c[str(n)] / one:.2f}x)" if str(n) in c and one else "-" for n in sizes]
+                f.write(f"| {name} | " + " | ".join(cells) + " |\n")
     log(f"done in {info['seconds']} s: {out_dir}/peers.json, {out_dir}/peers.md (raw logs {raw})")
     return 0
 

@@ -125,11 +125,13 @@ distill_stage() {  # distill_stage ar|nat OUT FLAGS...
   echo "== distill $kind drafter -> $out"
   local resume=""
   [ -f "$out/trainer_state.json" ] && resume="--resume"
-  local layers=0,5 batch=16
-  [ "$TARGET_KIND" = smollm2 ] && layers=0,29 batch=8
+  local layers=0,5 batch=16 vocab=0
+  # SmolLM2's head (49152 x 576) is most of a 2-layer drafter's cost: the drafter's head keeps
+  # the DRAFT_VOCAB most frequent teacher tokens (eval/draft_vocab.h; 0 = the full vocabulary).
+  [ "$TARGET_KIND" = smollm2 ] && layers=0,29 batch=8 vocab=${DRAFT_VOCAB:-4096}
   $AUGUR distill "$kind" --target "$RUN/target" --teacher "$RUN/teacher.h5" --student target --init target \
     --init-layers "$layers" --steps "$DISTILL_STEPS" --batch "$batch" --seq-len 128 --lr 2e-3 --warmup 50 \
-    --eval-every 100 --threads "$THREADS" --out "$out" "$@" $resume
+    --eval-every 100 --threads "$THREADS" --draft-vocab "$vocab" --out "$out" "$@" $resume
   touch "$out/.quickstart-done"
 }
 stage_drafter_ar() { distill_stage ar "$RUN/drafter-ar" --loss fkl; }
@@ -193,7 +195,7 @@ stage_eval() {
     # Held-out prompts of all three kinds; a chat reply ends at the end of its turn.
     $AUGUR eval --target "$RUN/target" "${args[@]}" --prompts "$RUN/prompts-eval.jsonl" \
       --max-new "$EVAL_MAX_NEW" --gamma 4 --temperature 0 --stop-at-eos --threads "$THREADS" \
-      --check --report "$RUN/report"
+      --probe-sizes 1,2,3,4,5,6,8,12,16 --check --report "$RUN/report"
   else
     $AUGUR eval --target "$RUN/target" "${args[@]}" --prompts "$RUN/corpus.h5" --split valid \
       --num-prompts "$EVAL_PROMPTS" --prompt-len 64 --max-new "$EVAL_MAX_NEW" --gamma 4 --temperature 0 \

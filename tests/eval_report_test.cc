@@ -237,7 +237,9 @@ TEST(Harness, TargetOnlyAndPromptLookupOnTinyModel) {
     EXPECT_LE(s.target_forwards, 24);
     EXPECT_DOUBLE_EQ(s.tau(), 24.0 / s.target_forwards);
     EXPECT_EQ(s.accepted + s.target_forwards, 24);  // each round keeps accepted + 1 token
-    if (target->rows_exact()) EXPECT_EQ(spec->stats.near_ties, 0);
+    if (target->rows_exact()) {
+      EXPECT_EQ(spec->stats.near_ties, 0);
+    }
 
     const auto cost = ProbeForwardCost(*target, prompt.ids, {1, 5}, 3);
     EXPECT_GT(cost["forward_ms"]["1"].get<double>(), 0.0);

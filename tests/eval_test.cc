@@ -136,5 +136,29 @@ TEST(Verify, SamplingReproducesTheTargetDistribution) {
   EXPECT_LT(ChiSquareSf3(chi2_q), 1e-6);
 }
 
+// A reduced draft vocabulary: the drafter's q is zero on token 2 (outside its subset), so it
+// never proposes it; the output must still follow P exactly, token 2 included.
+TEST(Verify, SamplingWithADraftVocabularySubsetReproducesTheTarget) {
+  const at::Tensor P = at::tensor({0.3, 0.2, 0.4, 0.1, 0.1, 0.3, 0.5, 0.1, 0.25, 0.25, 0.25, 0.25}, at::kDouble)
+                           .view({3, 4});
+  const at::Tensor Q = at::tensor({0.5, 0.3, 0.0, 0.2, 0.2, 0.6, 0.0, 0.2}, at::kDouble).view({2, 4});
+  Sampler sampler(321);
+  const int64_t n = 20000;
+  std::array<int64_t, 4> counts = {0, 0, 0, 0};
+  for (int64_t trial = 0; trial < n; ++trial) {
+    const int64_t x = sampler.SampleFromProbs(Q[0]);
+    ASSERT_NE(x, 2);
+    const Verdict v = VerifySampling(P.narrow(0, 0, 2), Q.narrow(0, 0, 1), {x}, sampler);
+    ++counts[v.accepted > 0 ? x : v.next];
+  }
+  double chi2 = 0;
+  for (int x = 0; x < 4; ++x) {
+    const double expected = n * P[0][x].item<double>();
+    chi2 += (counts[x] - expected) * (counts[x] - expected) / expected;
+  }
+  EXPECT_GT(ChiSquareSf3(chi2), 0.001) << "chi2 " << chi2;
+  EXPECT_GT(counts[2], n / 3);  // the token the drafter cannot propose comes from the residual
+}
+
 }  // namespace
 }  // namespace augur

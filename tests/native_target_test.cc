@@ -9,7 +9,9 @@
 #include <cstring>
 #include <random>
 
+#include "core/fs.h"
 #include "eval/ar_drafter.h"
+#include "eval/draft_vocab.h"
 #include "eval/harness.h"
 #include "eval/prompt_lookup.h"
 #include "eval/speculative.h"
@@ -189,6 +191,99 @@ TEST(NativeTarget, RefusesAPromptLongerThanItsCache) {
   auto r = SpeculativeGenerate(*target, none, Tokens(20, 131, 1), o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(std::string(r.status().message()).find("cache holds 32"), std::string::npos) << r.status();
+}
+
+TEST(DraftVocab, HeadRestrictedToASubsetGivesThoseColumns) {
+  for (const std::string scheme : {"", "int8", "int4-g32"}) {
+    SCOPED_TRACE(scheme);
+    LlamaModel m = Quantized(Random(Small(1), 11), scheme);
+    auto full = NativeLlama::Create(m, 64).value();
+    auto part = NativeLlama::Create(m, 64).value();
+    TorchDecodeModel torch_part(m, 64);
+    const std::vector<int64_t> ids = {7, 130, 0, 64, 65, 3, 99, 12, 13};
+    ASSERT_TRUE(part->RestrictHead(ids).ok());
+    ASSERT_TRUE(torch_part.RestrictHead(ids).ok());
+    const auto prompt = Tokens(9, 131, 4);
+    DecodeOptions all;
+    all.logits_last = 0;
+    const at::Tensor want = full->forward(prompt, all).index_select(1, torch::tensor(ids, torch::kInt64));
+    const at::Tensor got = part->forward(prompt, all).clone();
+    ASSERT_EQ(got.sizes(), want.sizes());
+    EXPECT_LE((got - want).abs().max().item<double>(), 1e-5);
+    EXPECT_EQ(torch_part.forward(prompt, all).sizes(), want.sizes());
+  }
+  auto n = NativeLlama::Create(Random(Small(1), 12), 16).value();
+  EXPECT_FALSE(n->RestrictHead({1, 1}).ok());    // twice
+  EXPECT_FALSE(n->RestrictHead({131}).ok());     // outside the vocabulary
+  EXPECT_FALSE(n->RestrictHead({}).ok());
+}
+
+TEST(DraftVocab, ReducedAnArDrafterStaysExactAndDraftsOnlyItsSubset) {
+  LlamaModel target_model = Random(Small(2), 6);
+  auto target = NativeLlama::Create(target_model, 160).value();
+  // The drafter is the target itself: with the full head it would guess every token.
+  ArDrafter ar(NativeLlama::Create(target_model, 160).value(), "ar");
+  NullDrafter none;
+  auto prompt = Tokens(16, 131, 5);
+  SpecOptions o;
+  o.max_new = 40;
+  o.sampling.temperature = 0;
+  o.eos_id = -1;
+  o.gamma = 0;
+  auto base = SpeculativeGenerate(*target, none, prompt, o);
+  ASSERT_TRUE(base.ok());
+  // The subset: the tokens the target says most (what --draft-vocab would pick), minus one.
+  std::vector<int64_t> counts(131, 0);
+  for (int64_t t : base->tokens) ++counts[t];
+  std::vector<int64_t> ranked = RankByCount(counts);
+  std::vector<int64_t> ids(ranked.begin(), ranked.begin() + 8);
+  const int64_t left_out = ids.back();
+  ids.pop_back();
+  ASSERT_TRUE(ar.SetDraftVocab(ids).ok());
+  EXPECT_EQ(ar.draft_vocab(), 7);
+  o.gamma = 4;
+  auto spec = SpeculativeGenerate(*target, ar, prompt, o);
+  ASSERT_TRUE(spec.ok());
+  EXPECT_EQ(spec->tokens, base->tokens);
+  EXPECT_GT(spec->stats.accepted, 0);
+  // Every accepted token is in the subset, so a token outside it is never accepted.
+  EXPECT_LT(spec->stats.accepted, static_cast<int64_t>(spec->tokens.size()));
+  // Sampling: q is zero outside the subset and sums to 1 inside.
+  Sampler sampler(3);
+  SamplingParams sp{0.8, 0, 1.0};
+  ar.Begin(prompt);
+  Draft d = ar.Propose(prompt, 3, sp, sampler);
+  ASSERT_EQ(d.probs.size(1), 131);
+  for (int64_t i = 0; i < static_cast<int64_t>(d.tokens.size()); ++i) {
+    EXPECT_NEAR(d.probs[i].sum().item<double>(), 1.0, 1e-5);
+    EXPECT_EQ(d.probs[i][left_out].item<float>(), 0.f);
+    EXPECT_GT(d.probs[i][d.tokens[i]].item<float>(), 0.f);
+    EXPECT_NE(std::find(ids.begin(), ids.end(), d.tokens[i]), ids.end());
+  }
+}
+
+TEST(DraftVocab, RankingFileRoundTripsAndBadFilesAreRefused) {
+  EXPECT_EQ(RankByCount({0, 5, 2, 5, 0}), (std::vector<int64_t>{1, 3, 2, 0, 4}));
+  const std::string dir = MakeTempDir("draft_vocab");
+  EXPECT_FALSE(ReadDraftVocab(dir, 5).value().has_value());  // absent: none
+  DraftVocab v;
+  v.source = "t.h5";
+  v.size = 2;
+  v.ranked = {1, 3, 2, 0, 4};
+  ASSERT_TRUE(WriteDraftVocab(dir, v).ok());
+  auto back = ReadDraftVocab(dir, 5);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_TRUE(back->has_value());
+  EXPECT_EQ((*back)->Top(2), (std::vector<int64_t>{1, 3}));
+  EXPECT_FALSE(ReadDraftVocab(dir, 6).ok());  // another vocabulary size
+  v.ranked = {1, 3, 3, 0, 4};                 // not a permutation
+  ASSERT_TRUE(WriteDraftVocab(dir, v).ok());
+  auto bad = ReadDraftVocab(dir, 5);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("draft_vocab.json"), std::string::npos);
+  ASSERT_TRUE(WriteFileAtomic(dir + "/draft_vocab.json", "{not json").ok());
+  EXPECT_FALSE(ReadDraftVocab(dir, 5).ok());
+  RemoveTree(dir);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import sysconfig
+from pathlib import Path
 
 import pytest
 
@@ -131,7 +132,9 @@ def test_eval_greedy_report_and_check(work):
         assert key in report["machine"]
     assert report["machine"]["torch_threads"] == 1
     assert report["check"] == {"ran": True, "passed": True, "first_mismatch": ""}
-    assert [r["label"] for r in report["runs"]] == ["prompt-lookup", f"ar:{work['draft']}"]
+    assert [r["spec"] for r in report["runs"]] == ["prompt-lookup", f"ar:{work['draft']}"]
+    # Labels are short: the checkpoint directory's own name, not its path.
+    assert [r["label"] for r in report["runs"]] == ["prompt-lookup", f"ar:{Path(work['draft']).name}"]
     base = report["baseline"]
     assert base["summary"]["tau"] == 1.0 and base["summary"]["proposed"] == 0
     assert len(base["prompts"]) == NUM_PROMPTS
@@ -233,7 +236,8 @@ def test_drafter_engines_agree(work):
                "--probe-iters", 3, "--check", "--report", rep)
     assert "--check passed" in proc.stderr and "running on LibTorch" not in proc.stderr
     torch_run, native_run = json.loads((rep / "report.json").read_text())["runs"]
-    assert native_run["label"] == f"ar:{work['draft']},engine=native"
+    assert native_run["spec"] == f"ar:{work['draft']},engine=native"
+    assert native_run["label"] == f"ar:{Path(work['draft']).name},engine=native"
     for key in ("proposed", "accepted", "target_forwards", "new_tokens"):
         assert native_run["summary"][key] == torch_run["summary"][key], key
 
@@ -246,7 +250,8 @@ def test_drafter_set_tree(work):
         "--max-new", 16, "--gamma", 3, "--drafter", f"ar:{work['draft']}+prompt-lookup", "--check")
     report = json.loads((rep / "report.json").read_text())
     (tree,) = report["runs"]
-    assert tree["label"] == f"ar:{work['draft']}+prompt-lookup"
+    assert tree["spec"] == f"ar:{work['draft']}+prompt-lookup"
+    assert tree["label"] == f"ar:{Path(work['draft']).name}+prompt-lookup"
     assert report["check"]["passed"] is True
     for p in tree["prompts"]:
         assert len(p["tokens"]) == 16

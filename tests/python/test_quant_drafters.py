@@ -89,10 +89,13 @@ def test_eval_runs_quantized_drafters_with_check(work):
     proc = run(*args)
     assert "--check passed" in proc.stderr
     rep = json.loads((report / "report.json").read_text())
-    # label = the spec; drafter = what ran, with the scheme of a quantized checkpoint.
-    assert [r["label"] for r in rep["runs"]] == specs
-    assert [r["drafter"] for r in rep["runs"]] == [specs[0], f"{specs[1]} (int4-g32)", f"{specs[2]} (int4-g32)",
-                                                  f"{specs[3]} (int8)"]
+    # spec = as given; drafter (and label) = what ran, short: the checkpoint directory's name
+    # and the scheme of a quantized checkpoint.
+    assert [r["spec"] for r in rep["runs"]] == specs
+    short = [s.split(":", 1)[0] + ":" + s.rsplit("/", 1)[1] for s in specs]
+    assert [r["drafter"] for r in rep["runs"]] == [short[0], f"{short[1]} (int4-g32)", f"{short[2]} (int4-g32)",
+                                                  f"{short[3]} (int8)"]
+    assert [r["label"] for r in rep["runs"]] == [r["drafter"] for r in rep["runs"]]
     base = rep["baseline"]["summary"]
     for r in rep["runs"]:
         s = r["summary"]
