@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "core/tokenizer.h"
+#include "runtime/llama_weights.h"
 #include "runtime/native_llama.h"
 #include "runtime/qmodel.h"
 #include "runtime/scheme.h"
@@ -18,45 +20,67 @@ absl::StatusOr<LoadedTarget> LoadTarget(const TargetOptions& opts) {
   if (opts.engine == "native" && !cpu)
     return absl::InvalidArgumentError(absl::StrCat("--target-engine native: runs on the CPU only, not ",
                                                    opts.device.str(), " (use --target-engine torch)"));
-  std::string engine = opts.engine == "auto" ? (cpu ? "native" : "torch") : opts.engine;
+  const bool quantize = !opts.quant.empty() && opts.quant != "none";
+  QuantScheme scheme;
+  if (quantize) {
+    auto parsed = ParseScheme(opts.quant);
+    if (!parsed.ok())
+      return absl::InvalidArgumentError(absl::StrCat("--target-quant ", opts.quant, ": ", parsed.status().message()));
+    scheme = *parsed;
+  }
+  auto already = [&](const std::string& q) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--target-quant ", opts.quant, ": ", opts.dir, " is already quantized (", q, ")"));
+  };
+  LoadedTarget out;
+  out.dir = opts.dir;
+  out.tokenizer_model = FindTokenizerFile(opts.dir);
+
+  // The native engine reads the checkpoint's tensors itself: no LibTorch module, no copy.
+  if (opts.engine == "native" || (opts.engine == "auto" && cpu)) {
+    AUGUR_ASSIGN_OR_RETURN(LlamaWeights w, ReadLlamaWeights(opts.dir));
+    if (quantize) {
+      if (!w.meta.quantization.empty()) return already(w.meta.quantization);
+      AUGUR_RETURN_IF_ERROR(QuantizeWeightsRtn(w, scheme, opts.quant_head));
+    }
+    out.config = w.config;
+    out.meta = w.meta;
+    const int64_t capacity = opts.capacity > 0 ? opts.capacity : out.config.max_position_embeddings;
+    if (capacity > out.config.max_position_embeddings)
+      return absl::InvalidArgumentError(absl::StrCat(opts.dir, ": prompt + max_new + draft needs ", capacity,
+                                                     " positions; max_position_embeddings is ",
+                                                     out.config.max_position_embeddings));
+    auto native = NativeLlama::Create(std::move(w), capacity);
+    if (native.ok()) {
+      out.model = std::move(*native);
+      out.engine = "native";
+      out.precision = out.model->precision();
+      return out;
+    }
+    if (opts.engine == "native")
+      return absl::Status(native.status().code(), absl::StrCat(opts.dir, ": ", native.status().message()));
+    std::fprintf(stderr, "target %s: %s; running on LibTorch\n", opts.dir.c_str(),
+                 std::string(native.status().message()).c_str());
+  }
+
   AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadAnyCheckpoint(opts.dir, opts.device));
-  if (!opts.quant.empty() && opts.quant != "none") {
-    if (!ckpt.meta.quantization.empty())
-      return absl::InvalidArgumentError(absl::StrCat("--target-quant ", opts.quant, ": ", opts.dir,
-                                                     " is already quantized (", ckpt.meta.quantization, ")"));
-    auto scheme = ParseScheme(opts.quant);
-    if (!scheme.ok())
-      return absl::InvalidArgumentError(absl::StrCat("--target-quant ", opts.quant, ": ", scheme.status().message()));
+  if (quantize) {
+    if (!ckpt.meta.quantization.empty()) return already(ckpt.meta.quantization);
     torch::NoGradGuard no_grad;
     QuantizedLinears linears;
     for (const LinearSlot& s : ModelLinears(ckpt.model, opts.quant_head))
-      linears.emplace(s.name, QuantizeRtn(s.weight.detach().to(torch::kCPU, torch::kFloat32), *scheme));
+      linears.emplace(s.name, QuantizeRtn(s.weight.detach().to(torch::kCPU, torch::kFloat32), scheme));
     InstallQuantized(ckpt.model, linears);
   }
-  LoadedTarget out;
   out.config = ckpt.model->config();
   out.meta = ckpt.meta;
-  out.dir = opts.dir;
-  out.tokenizer_model = ckpt.tokenizer_model;
   const int64_t capacity = opts.capacity > 0 ? opts.capacity : out.config.max_position_embeddings;
   if (capacity > out.config.max_position_embeddings)
     return absl::InvalidArgumentError(absl::StrCat(opts.dir, ": prompt + max_new + draft needs ", capacity,
                                                    " positions; max_position_embeddings is ",
                                                    out.config.max_position_embeddings));
-  if (engine == "native") {
-    auto native = NativeLlama::Create(ckpt.model, capacity);
-    if (native.ok()) {
-      out.model = std::move(*native);
-    } else if (opts.engine == "native") {
-      return absl::Status(native.status().code(), absl::StrCat(opts.dir, ": ", native.status().message()));
-    } else {
-      std::fprintf(stderr, "target %s: %s; running on LibTorch\n", opts.dir.c_str(),
-                   std::string(native.status().message()).c_str());
-      engine = "torch";
-    }
-  }
-  if (engine == "torch") out.model = std::make_unique<TorchDecodeModel>(ckpt.model, capacity);
-  out.engine = engine;
+  out.model = std::make_unique<TorchDecodeModel>(ckpt.model, capacity);
+  out.engine = "torch";
   out.precision = out.model->precision();
   return out;
 }

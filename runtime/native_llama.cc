@@ -28,9 +28,13 @@ NativeLlama::NativeLlama(const ModelConfig& cfg, int64_t capacity)
       kv_heads_(cfg.num_key_value_heads), head_dim_(cfg.head_dim_or_default()), inter_(cfg.intermediate_size),
       vocab_(cfg.vocab_size), head_rows_(cfg.vocab_size) {}
 
-absl::StatusOr<NativeLlama::Linear> NativeLlama::MakeLinear(const std::string& name, const at::Tensor& weight,
-                                                            const at::Tensor& bias, const LinearBackendPtr& backend) {
-  Linear l;
+namespace {
+
+// One linear of a LlamaModel as plain weights: fp32, or the packed weight of its
+// QuantLinearBackend.
+absl::StatusOr<LinearWeights> SlotWeights(const std::string& name, const at::Tensor& weight, const at::Tensor& bias,
+                                          const LinearBackendPtr& backend) {
+  LinearWeights l;
   l.out = weight.size(0);
   l.in = weight.size(1);
   if (bias.defined()) l.bias = ToVector(bias);
@@ -47,10 +51,33 @@ absl::StatusOr<NativeLlama::Linear> NativeLlama::MakeLinear(const std::string& n
   if (!w.qweight.is_cpu())
     return absl::FailedPreconditionError(absl::StrCat("native runtime: ", name, ": packed weight is on ",
                                                       w.qweight.device().str(), ", not the CPU"));
+  l.packed = w;
+  return l;
+}
+
+}  // namespace
+
+absl::StatusOr<NativeLlama::Linear> NativeLlama::MakeLinear(const std::string& name, LinearWeights&& src) {
+  Linear l;
+  l.out = src.out;
+  l.in = src.in;
+  l.bias = std::move(src.bias);
+  if (!l.bias.empty() && static_cast<int64_t>(l.bias.size()) != l.out)
+    return absl::InvalidArgumentError(absl::StrCat("native runtime: ", name, ": bias of ", l.bias.size(), " for ",
+                                                   l.out, " outputs"));
+  if (!src.quantized()) {
+    if (static_cast<int64_t>(src.weight.size()) != l.out * l.in)
+      return absl::InvalidArgumentError(absl::StrCat("native runtime: ", name, ": ", src.weight.size(),
+                                                     " weights for [", l.out, ", ", l.in, "]"));
+    l.weight = std::move(src.weight);
+    return l;
+  }
+  const QuantizedWeight& w = src.packed;
   if (w.out != l.out || w.in != l.in || (w.scheme.bits != 8 && w.scheme.bits != 4))
     return absl::FailedPreconditionError(absl::StrCat("native runtime: ", name, ": packed weight [", w.out, ", ", w.in,
                                                       "] int", w.scheme.bits, " does not match the linear [", l.out,
                                                       ", ", l.in, "]"));
+  AUGUR_RETURN_IF_ERROR(ValidateQuantized(w, absl::StrCat("native runtime: ", name)));
   l.packed = w;
   l.packed.qweight = w.qweight.contiguous();
   l.packed.scales = w.scales.to(at::kFloat).contiguous();
@@ -70,42 +97,73 @@ absl::StatusOr<std::unique_ptr<NativeLlama>> NativeLlama::Create(LlamaModel mode
   if (!model->device().is_cpu())
     return absl::FailedPreconditionError(absl::StrCat("native runtime: the model is on ", model->device().str(),
                                                       "; it runs CPU models only (engine=torch runs the others)"));
-  if (capacity < 1) return absl::InvalidArgumentError(absl::StrCat("native runtime: capacity ", capacity, " < 1"));
-  if (cfg.head_dim_or_default() % 2 != 0)
-    return absl::UnimplementedError(absl::StrCat("native runtime: odd head_dim ", cfg.head_dim_or_default()));
-  if (cfg.num_attention_heads % cfg.num_key_value_heads != 0)
-    return absl::InvalidArgumentError(absl::StrCat("native runtime: ", cfg.num_attention_heads,
-                                                   " heads are not a multiple of ", cfg.num_key_value_heads,
-                                                   " key/value heads"));
-  std::unique_ptr<NativeLlama> n(new NativeLlama(cfg, capacity));
   // Parameters as float32 whatever the model's dtype (the runtime computes in fp32).
-  n->embed_ = ToVector(model->model->embed_tokens->weight);
-  n->final_norm_ = ToVector(model->model->norm->weight);
-  const int64_t d = n->head_dim_;
-  // Same expression as core/model.cc: 1 / theta^(arange(0, D, 2) / D), in float32.
-  n->inv_freq_ = ToVector(1.0 / at::pow(cfg.rope_theta, at::arange(0, d, 2, at::kLong).to(at::kFloat) / d));
-
+  LlamaWeights w;
+  w.config = cfg;
+  w.embed = ToVector(model->model->embed_tokens->weight);
+  w.final_norm = ToVector(model->model->norm->weight);
   // ModelLinears: per layer q, k, v, o, gate, up, down, then the head (the embedding when tied).
   const std::vector<LinearSlot> slots = ModelLinears(model, /*with_head=*/true);
   AUGUR_CHECK(static_cast<int64_t>(slots.size()) == 7 * cfg.num_hidden_layers + 1, "native runtime: ", slots.size(),
               " linears");
-  n->layers_.resize(cfg.num_hidden_layers);
+  w.layers.resize(cfg.num_hidden_layers);
   for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
-    Layer& layer = n->layers_[i];
+    LlamaLayerWeights& layer = w.layers[i];
     const auto dl = model->model->layers->ptr<DecoderLayerImpl>(i);
     layer.input_norm = ToVector(dl->input_layernorm->weight);
     layer.post_norm = ToVector(dl->post_attention_layernorm->weight);
-    Linear* dst[7] = {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down};
+    LinearWeights* dst[7] = {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down};
     for (int j = 0; j < 7; ++j) {
       const LinearSlot& s = slots[7 * i + j];
-      AUGUR_ASSIGN_OR_RETURN(*dst[j], MakeLinear(s.name, s.weight, s.bias, *s.backend));
+      AUGUR_ASSIGN_OR_RETURN(*dst[j], SlotWeights(s.name, s.weight, s.bias, *s.backend));
+    }
+  }
+  const LinearSlot& h = slots.back();
+  AUGUR_ASSIGN_OR_RETURN(w.head, SlotWeights(h.name, h.weight, h.bias, *h.backend));
+  return Create(std::move(w), capacity);
+}
+
+absl::StatusOr<std::unique_ptr<NativeLlama>> NativeLlama::Create(LlamaWeights w, int64_t capacity) {
+  const ModelConfig& cfg = w.config;
+  if (capacity < 1) return absl::InvalidArgumentError(absl::StrCat("native runtime: capacity ", capacity, " < 1"));
+  if (cfg.head_dim_or_default() % 2 != 0)
+    return absl::UnimplementedError(absl::StrCat("native runtime: odd head_dim ", cfg.head_dim_or_default()));
+  if (cfg.num_key_value_heads < 1 || cfg.num_attention_heads % cfg.num_key_value_heads != 0)
+    return absl::InvalidArgumentError(absl::StrCat("native runtime: ", cfg.num_attention_heads,
+                                                   " heads are not a multiple of ", cfg.num_key_value_heads,
+                                                   " key/value heads"));
+  if (static_cast<int64_t>(w.layers.size()) != cfg.num_hidden_layers ||
+      static_cast<int64_t>(w.embed.size()) != cfg.vocab_size * cfg.hidden_size ||
+      static_cast<int64_t>(w.final_norm.size()) != cfg.hidden_size)
+    return absl::InvalidArgumentError("native runtime: weights do not match their config");
+  std::unique_ptr<NativeLlama> n(new NativeLlama(cfg, capacity));
+  n->embed_ = std::move(w.embed);
+  n->final_norm_ = std::move(w.final_norm);
+  const int64_t d = n->head_dim_;
+  // Same expression as core/model.cc: 1 / theta^(arange(0, D, 2) / D), in float32.
+  n->inv_freq_ = ToVector(1.0 / at::pow(cfg.rope_theta, at::arange(0, d, 2, at::kLong).to(at::kFloat) / d));
+  n->layers_.resize(cfg.num_hidden_layers);
+  const char* names[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  for (int64_t i = 0; i < cfg.num_hidden_layers; ++i) {
+    Layer& layer = n->layers_[i];
+    LlamaLayerWeights& src = w.layers[i];
+    if (static_cast<int64_t>(src.input_norm.size()) != cfg.hidden_size ||
+        static_cast<int64_t>(src.post_norm.size()) != cfg.hidden_size)
+      return absl::InvalidArgumentError(absl::StrCat("native runtime: layer ", i, ": norm weights of the wrong size"));
+    layer.input_norm = std::move(src.input_norm);
+    layer.post_norm = std::move(src.post_norm);
+    Linear* dst[7] = {&layer.q, &layer.k, &layer.v, &layer.o, &layer.gate, &layer.up, &layer.down};
+    LinearWeights* from[7] = {&src.q, &src.k, &src.v, &src.o, &src.gate, &src.up, &src.down};
+    for (int j = 0; j < 7; ++j) {
+      AUGUR_ASSIGN_OR_RETURN(*dst[j], MakeLinear(absl::StrCat("layer ", i, " ", names[j]), std::move(*from[j])));
     }
     const size_t cache = static_cast<size_t>(n->kv_heads_ * capacity * d);
     layer.k_cache.assign(cache, 0.f);
     layer.v_cache.assign(cache, 0.f);
   }
-  const LinearSlot& h = slots.back();
-  AUGUR_ASSIGN_OR_RETURN(n->head_, MakeLinear(h.name, h.weight, h.bias, *h.backend));
+  AUGUR_ASSIGN_OR_RETURN(n->head_, MakeLinear("lm_head", std::move(w.head)));
+  if (n->head_.out != cfg.vocab_size || n->head_.in != cfg.hidden_size)
+    return absl::InvalidArgumentError("native runtime: the head does not match the vocabulary");
   n->scores_.assign(static_cast<size_t>(capacity), 0.f);
   n->EnsureScratch(1);
   return n;

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "runtime/decode_model.h"
+#include "runtime/llama_weights.h"
 #include "runtime/kernels/kernels_cpu.h"
 #include "runtime/qweight.h"
 
@@ -35,6 +36,9 @@ class NativeLlama : public DecodeModel {
   // what it cannot run exactly: a model not on the CPU, a linear backend other than
   // QuantLinearBackend (e.g. QAT fake-quant). Callers then fall back to TorchDecodeModel.
   static absl::StatusOr<std::unique_ptr<NativeLlama>> Create(LlamaModel model, int64_t capacity);
+  // From plain weights (runtime/llama_weights.h ReadLlamaWeights: a checkpoint read without a
+  // LibTorch module); the vectors are moved in, not copied.
+  static absl::StatusOr<std::unique_ptr<NativeLlama>> Create(LlamaWeights weights, int64_t capacity);
 
   std::string engine() const override { return "native"; }
   const ModelConfig& config() const override { return cfg_; }
@@ -80,8 +84,7 @@ class NativeLlama : public DecodeModel {
   };
 
   NativeLlama(const ModelConfig& cfg, int64_t capacity);
-  static absl::StatusOr<Linear> MakeLinear(const std::string& name, const at::Tensor& weight, const at::Tensor& bias,
-                                           const LinearBackendPtr& backend);
+  static absl::StatusOr<Linear> MakeLinear(const std::string& name, LinearWeights&& src);
   void EnsureScratch(int64_t m);
   void RmsNorm(const float* x, const std::vector<float>& w, int64_t m, float* y) const;
   void Rope(float* x, int64_t m, int64_t heads) const;  // in place, rows of heads*D, tables in cos_/sin_

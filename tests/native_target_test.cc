@@ -16,6 +16,8 @@
 #include "eval/prompt_lookup.h"
 #include "eval/speculative.h"
 #include "eval/token_tree.h"
+#include "core/checkpoint.h"
+#include "runtime/llama_weights.h"
 #include "runtime/native_llama.h"
 #include "runtime/qmodel.h"
 #include "runtime/scheme.h"
@@ -283,6 +285,56 @@ TEST(DraftVocab, RankingFileRoundTripsAndBadFilesAreRefused) {
   EXPECT_NE(std::string(bad.status().message()).find("draft_vocab.json"), std::string::npos);
   ASSERT_TRUE(WriteFileAtomic(dir + "/draft_vocab.json", "{not json").ok());
   EXPECT_FALSE(ReadDraftVocab(dir, 5).ok());
+  RemoveTree(dir);
+}
+
+// A checkpoint read straight into plain weights (no LibTorch module) runs exactly as the
+// module it was saved from: fp32 (tied and untied, with attention bias, bf16 on disk) and
+// quantized checkpoints, and RTN on load equals RTN of the module.
+TEST(LlamaWeights, ReadFromACheckpointRunsAsTheModule) {
+  const std::string dir = MakeTempDir("llama_weights");
+  auto logits_of = [](DecodeModel& m) {
+    DecodeOptions all;
+    all.logits_last = 0;
+    return m.forward(Tokens(11, 131, 8), all).clone();
+  };
+  for (bool tied : {true, false}) {
+    ModelConfig c = Small(2);
+    c.tie_word_embeddings = tied;
+    c.architecture = tied ? "LlamaForCausalLM" : "Qwen2ForCausalLM";
+    c.attention_bias = !tied;
+    LlamaModel m = Random(c, 13);
+    const std::string d = dir + (tied ? "/tied" : "/untied");
+    ASSERT_TRUE(SaveCheckpoint(m, AugurMeta{}, d).ok());
+    auto w = ReadLlamaWeights(d);
+    ASSERT_TRUE(w.ok()) << w.status();
+    auto from_file = NativeLlama::Create(std::move(*w), 32).value();
+    auto from_module = NativeLlama::Create(m, 32).value();
+    EXPECT_TRUE(BitEqual(logits_of(*from_file), logits_of(*from_module))) << "tied " << tied;
+
+    auto wq = ReadLlamaWeights(d).value();
+    ASSERT_TRUE(QuantizeWeightsRtn(wq, ParseScheme("int4-g32").value(), true).ok());
+    auto q_file = NativeLlama::Create(std::move(wq), 32).value();
+    auto q_module = NativeLlama::Create(Quantized(m, "int4-g32"), 32).value();
+    EXPECT_EQ(q_file->precision(), "int4-g32");
+    EXPECT_TRUE(BitEqual(logits_of(*q_file), logits_of(*q_module))) << "rtn on load, tied " << tied;
+  }
+  // Bad files: a tensor missing, an unexpected one, a wrong shape; each names the tensor.
+  LlamaModel m = Random(Small(1), 14);
+  const std::string bad = dir + "/bad";
+  ASSERT_TRUE(SaveCheckpoint(m, AugurMeta{}, bad).ok());
+  ModelConfig wider = Small(1);
+  wider.intermediate_size = 192;
+  ASSERT_TRUE(WriteFileAtomic(bad + "/config.json", wider.ToJson().dump()).ok());
+  auto r = ReadLlamaWeights(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(std::string(r.status().message()).find("mlp.gate_proj.weight has shape"), std::string::npos) << r.status();
+  ModelConfig deeper = Small(2);
+  ASSERT_TRUE(WriteFileAtomic(bad + "/config.json", deeper.ToJson().dump()).ok());
+  r = ReadLlamaWeights(bad);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(std::string(r.status().message()).find("missing tensor model.layers.1."), std::string::npos) << r.status();
+  EXPECT_FALSE(ReadLlamaWeights(dir + "/nothing").ok());
   RemoveTree(dir);
 }
 
