@@ -4,8 +4,18 @@
 //
 // Every kernel computes y[m, r] = sum_c x[m, c] * W[r, c] + bias[r] for m < M (row-major x
 // [M, in] and y [M, out]), with W the dequantized weight (runtime/qweight.h). M is small (1
-// for a draft step, up to 16 for verification); the weight is read once per tile of up to 4
-// rows of x.
+// for a draft step, up to 16 for verification); the vector kernels take blocks of weight rows
+// outer and every tile of rows of x inner, so a call streams the weight from DRAM once
+// whatever M.
+//
+// Batch invariance, for every kernel: row m of a call with M rows is bit-equal to a call with
+// that row alone, whatever M, the row's position, the tile shapes or the thread count. Each
+// output is the same float operations in the same order in every tile (activations are
+// quantized per row; no arithmetic depends on M); only the kernel itself changes rounding.
+// A speculative verification forward thus computes exactly the logits of one-token decoding
+// (tests/kernel_invariance_test.cc checks it with memcmp). QuantizedLinear's dequantize-then-
+// GEMM route at M >= DequantGemmMinRows() (qlinear.h) is not one of these kernels and not
+// invariant; the native engine calls Int8GemmCpu / Int4GemmCpu directly.
 #pragma once
 
 #include <cstdint>

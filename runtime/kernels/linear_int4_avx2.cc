@@ -70,12 +70,14 @@ void Tile(const float* x, const Int4Weights& w, const float* xsum, const float* 
 void Int4RowsAvx2(const float* x, int64_t m, const Int4Weights& w, const float* xsum, const float* bias,
                   float* y, int64_t r0, int64_t r1) {
   const int64_t ng = w.groups();
-  for (int64_t i = 0; i < m; i += 4) {
-    const float* xt = x + i * w.in;
-    const float* st = xsum + i * ng;
-    float* yt = y + i * w.out;
-    const int64_t mt = m - i < 4 ? m - i : 4;
-    for (int64_t r = r0; r < r1; ++r) {
+  // Weight rows outer (a row stays in L1 across the m-tiles: one DRAM pass whatever M); each
+  // output is one accumulation in column order whatever its tile (batch invariance).
+  for (int64_t r = r0; r < r1; ++r) {
+    for (int64_t i = 0; i < m; i += 4) {
+      const float* xt = x + i * w.in;
+      const float* st = xsum + i * ng;
+      float* yt = y + i * w.out;
+      const int64_t mt = m - i < 4 ? m - i : 4;
       switch (mt) {
         case 1: Tile<1>(xt, w, st, bias, yt, r); break;
         case 2: Tile<2>(xt, w, st, bias, yt, r); break;

@@ -103,19 +103,25 @@ void Int8Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, 
     }
 }
 
-// M = 1: tiles of 4 weight rows (4 independent chains, one x load per block for all four).
-// M > 1: one weight row by up to 4 rows of x.
-template <typename W, typename Tile1, typename Tile4>
+// Blocks of 4 weight rows outer, every m-tile of x inner: a block (at most 6 KB at in = 1536)
+// comes from DRAM for its first m-tile and from L1 for the others, so a call streams the
+// weight once whatever M. A 1-row m-tile (M = 1, or the last row of M = 5) runs the block as
+// one 4-row tile (four FMA chains); wider ones run each weight row by 2-4 rows of x (16 ymm
+// registers). Both compute each output with the same operations in the same order (one
+// accumulator over the blocks, HorizontalSum, the scalar epilogue), so an output's bits do
+// not depend on M, its tile or the thread split (batch invariance, kernels_cpu.h).
+template <typename Tile1, typename Tile4>
 void Rows(int64_t m, int64_t r0, int64_t r1, Tile1&& tile, Tile4&& tile4) {
-  if (m == 1) {
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) tile4(r);
-    for (; r < r1; ++r) tile(1, r, 0);
-    return;
-  }
-  for (int64_t i = 0; i < m; i += 4) {
-    const int64_t mt = m - i < 4 ? m - i : 4;
-    for (int64_t r = r0; r < r1; ++r) tile(mt, r, i);
+  for (int64_t r = r0; r < r1; r += 4) {
+    const int64_t rn = r1 - r < 4 ? r1 - r : 4;
+    for (int64_t i = 0; i < m; i += 4) {
+      const int64_t mt = m - i < 4 ? m - i : 4;
+      if (mt == 1 && rn == 4) {
+        tile4(r, i);
+        continue;
+      }
+      for (int64_t j = 0; j < rn; ++j) tile(mt, r + j, i);
+    }
   }
 }
 
@@ -123,7 +129,7 @@ void Rows(int64_t m, int64_t r0, int64_t r1, Tile1&& tile, Tile4&& tile4) {
 
 void Int4RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int4Weights& w, const float* bias, float* y,
                     int64_t r0, int64_t r1) {
-  Rows<Int4Weights>(
+  Rows(
       m, r0, r1,
       [&](int64_t mt, int64_t r, int64_t i) {
         switch (mt) {
@@ -133,12 +139,12 @@ void Int4RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int4Weights& w, co
           default: Int4Tile<1, 4>(xa, w, bias, y, r, i); break;
         }
       },
-      [&](int64_t r) { Int4Tile<4, 1>(xa, w, bias, y, r, 0); });
+      [&](int64_t r, int64_t i) { Int4Tile<4, 1>(xa, w, bias, y, r, i); });
 }
 
 void Int8RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int8Weights& w, const float* bias, float* y,
                     int64_t r0, int64_t r1) {
-  Rows<Int8Weights>(
+  Rows(
       m, r0, r1,
       [&](int64_t mt, int64_t r, int64_t i) {
         switch (mt) {
@@ -148,7 +154,7 @@ void Int8RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int8Weights& w, co
           default: Int8Tile<1, 4>(xa, w, bias, y, r, i); break;
         }
       },
-      [&](int64_t r) { Int8Tile<4, 1>(xa, w, bias, y, r, 0); });
+      [&](int64_t r, int64_t i) { Int8Tile<4, 1>(xa, w, bias, y, r, i); });
 }
 
 }  // namespace augur::qkernels

@@ -13,9 +13,13 @@
 //     the upper half, the order QuantizeActivations writes for Q8Layout::kEvenOdd64.
 //   int8: weights are signed; w + 128 (xor 0x80) is the unsigned operand and the extra
 //     128 * sum x is one scalar per row of x (Q8Activations::row_sum).
-// At M = 1 eight weight rows share each x load and give eight independent FMA chains; their
-// horizontal sums are done together. Compiled with -mavx512f -mavx512bw -mavx512vl
-// -mavx512vnni (quantize/CMakeLists.txt); called only when Avx512VnniAvailable().
+// Batch invariance: every output y[m, r] is the same float operations in the same order in
+// every tile shape: one accumulator vector over the superblocks in column order (int4: then
+// the zero-point terms, 16 groups a step), the one horizontal sum of avx512_util.h, then the
+// scalar epilogue; activations are quantized per row. So row m of a call equals a call with
+// that row alone, bit for bit, whatever M or the thread split (tests/kernel_invariance_test).
+// Compiled with -mavx512f -mavx512bw -mavx512vl -mavx512vnni -ffp-contract=off
+// (runtime/CMakeLists.txt); called only when Avx512VnniAvailable().
 #include <algorithm>
 
 #include "runtime/kernels/kernels_cpu.h"
@@ -25,46 +29,13 @@
 // -W(maybe-)uninitialized reports at every inlined use; the values are never read.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
-#include <immintrin.h>
+#include "runtime/kernels/avx512_util.h"
 
 namespace augur::qkernels {
 
 bool Avx512VnniCompiled() { return true; }
 
 namespace {
-
-// [sum a, sum b, sum c, sum d].
-inline __m128 Sum4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  auto fold = [](__m512 v) {
-    return _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-  };
-  const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(fold(a), fold(b)), _mm256_hadd_ps(fold(c), fold(d)));
-  return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-// [sum v[0], ..., sum v[7]].
-inline __m256 Sum8(const __m512* v) {
-  const __m128 lo = Sum4(v[0], v[1], v[2], v[3]), hi = Sum4(v[4], v[5], v[6], v[7]);
-  return _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
-}
-
-template <int R, int MT>
-[[gnu::always_inline]] inline void Sums(__m512 (&acc)[R][MT], float (&sum)[R][MT]) {
-  if constexpr (R == 8 && MT == 1) {
-    __m512 v[8];
-    for (int i = 0; i < 8; ++i) v[i] = acc[i][0];
-    float s[8];
-    _mm256_storeu_ps(s, Sum8(v));
-    for (int i = 0; i < 8; ++i) sum[i][0] = s[i];
-  } else if constexpr (R == 4 && MT == 1) {
-    float s[4];
-    _mm_storeu_ps(s, Sum4(acc[0][0], acc[1][0], acc[2][0], acc[3][0]));
-    for (int i = 0; i < 4; ++i) sum[i][0] = s[i];
-  } else {
-    for (int i = 0; i < R; ++i)
-      for (int t = 0; t < MT; ++t) sum[i][t] = _mm512_reduce_add_ps(acc[i][t]);
-  }
-}
 
 // 64 int4 codes of one row from 32 packed bytes (16 for the half superblock at the end of a
 // g32 row with in_padded % 64 == 32), in kEvenOdd64 order: the low nibbles as they are, the
@@ -132,7 +103,7 @@ void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, floa
     }
   }
   float sum[R][MT];
-  Sums<R, MT>(acc, sum);
+  HorizontalSums<R * MT>(&acc[0][0], &sum[0][0]);
   for (int i = 0; i < R; ++i)
     for (int t = 0; t < MT; ++t) y[(m0 + t) * w.out + r + i] = sum[i][t] + (bias ? bias[r + i] : 0.f);
 }
@@ -169,38 +140,43 @@ void Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, floa
     }
   }
   float sum[R][MT];
-  Sums<R, MT>(acc, sum);
+  HorizontalSums<R * MT>(&acc[0][0], &sum[0][0]);
   for (int i = 0; i < R; ++i)
     for (int t = 0; t < MT; ++t)
       y[(m0 + t) * w.out + r + i] =
           (sum[i][t] - 128.f * xa.row_sum[m0 + t]) * w.scales[r + i] + (bias ? bias[r + i] : 0.f);
 }
 
-template <int R, typename W>
-void TileRows(int64_t mt, const Q8Activations& xa, const W& w, const float* bias, float* y, int64_t r, int64_t m0) {
-  switch (mt) {
-    case 1: Tile<R, 1>(xa, w, bias, y, r, m0); break;
-    case 2: Tile<R, 2>(xa, w, bias, y, r, m0); break;
-    case 3: Tile<R, 3>(xa, w, bias, y, r, m0); break;
-    default: Tile<R, 4>(xa, w, bias, y, r, m0); break;
-  }
+// Weight rows [r, r + rn) times x rows [m0, m0 + MT).
+template <int MT, typename W>
+void Block(const Q8Activations& xa, const W& w, const float* bias, float* y, int64_t r, int64_t rn, int64_t m0) {
+  int64_t i = 0;
+  if constexpr (MT == 1)
+    for (; i + 8 <= rn; i += 8) Tile<8, 1>(xa, w, bias, y, r + i, m0);
+  for (; i + 4 <= rn; i += 4) Tile<4, MT>(xa, w, bias, y, r + i, m0);
+  for (; i < rn; ++i) Tile<1, MT>(xa, w, bias, y, r + i, m0);
 }
 
-// M = 1: tiles of 8 weight rows. M > 1: tiles of up to 4 rows of x by 2 weight rows.
+// Blocks of kBlockRows weight rows outer, every m-tile of x inner: a block's weights (8 rows,
+// at most 12 KB at in = 1536) come from DRAM for its first m-tile and from L1 for the others,
+// so a call streams the weight matrix once whatever M. Tiles: 4 weight rows by 4 rows of x
+// (16 accumulators, plus 4 weight vectors and for int4 their 4 scale vectors, within the 32
+// zmm registers), the last 1-3 rows of x as 4 by 1-3 (8 by 1 at M = 1 or 5: eight FMA chains).
+// Every tile shape runs the same per-output arithmetic (module comment), so which tile an
+// output lands in, hence M and the thread split, does not change its bits.
 template <typename W>
 void Rows(const Q8Activations& xa, int64_t m, const W& w, const float* bias, float* y, int64_t r0, int64_t r1) {
-  if (m == 1) {
-    int64_t r = r0;
-    for (; r + 8 <= r1; r += 8) Tile<8, 1>(xa, w, bias, y, r, 0);
-    for (; r + 4 <= r1; r += 4) Tile<4, 1>(xa, w, bias, y, r, 0);
-    for (; r < r1; ++r) Tile<1, 1>(xa, w, bias, y, r, 0);
-    return;
-  }
-  for (int64_t i = 0; i < m; i += 4) {
-    const int64_t mt = std::min<int64_t>(4, m - i);
-    int64_t r = r0;
-    for (; r + 2 <= r1; r += 2) TileRows<2>(mt, xa, w, bias, y, r, i);
-    for (; r < r1; ++r) TileRows<1>(mt, xa, w, bias, y, r, i);
+  constexpr int64_t kBlockRows = 8;
+  for (int64_t r = r0; r < r1; r += kBlockRows) {
+    const int64_t rn = std::min(kBlockRows, r1 - r);
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) Block<4>(xa, w, bias, y, r, rn, i);
+    switch (m - i) {
+      case 1: Block<1>(xa, w, bias, y, r, rn, i); break;
+      case 2: Block<2>(xa, w, bias, y, r, rn, i); break;
+      case 3: Block<3>(xa, w, bias, y, r, rn, i); break;
+      default: break;
+    }
   }
 }
 
