@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
   std::printf("verify_cost: %lld layers x 7 linears + head %lldx%lld; quantized kernel %s, fp32 %s; %lld rounds\n",
               (long long)layers, (long long)kHead.out, (long long)kHead.in,
               qk::CpuKernelName(qk::ResolveCpuKernel(qk::CpuKernel::kAuto)),
-              fk::F32Avx2Available() ? "avx2" : "scalar", (long long)rounds);
+              fk::F32KernelName(fk::ResolveF32Kernel(fk::F32Kernel::kAuto)), (long long)rounds);
   nlohmann::json out = nlohmann::json::array();
   for (int64_t threads : thread_counts) {
     at::set_num_threads(static_cast<int>(threads));

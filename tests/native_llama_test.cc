@@ -246,24 +246,49 @@ TEST(NativeLlama, RefusesAnUnknownBackend) {
   EXPECT_EQ(n.status().message().find('\n'), std::string::npos);
 }
 
-TEST(NativeKernels, F32GemmMatchesScalarReference) {
+// Each vector GEMM called by name (a CPU without it skips, saying so), and the dispatch with
+// its OpenMP split (out = 1003 rows crosses the threading threshold at in = 128).
+class NativeF32Gemm : public ::testing::TestWithParam<fkernels::F32Kernel> {};
+
+TEST_P(NativeF32Gemm, MatchesScalarReference) {
+  const fkernels::F32Kernel kernel = GetParam();
+  if (kernel == fkernels::F32Kernel::kAvx2 && !fkernels::F32Avx2Available())
+    GTEST_SKIP() << "this CPU or compiler has no AVX2/FMA; F32GemmAvx2 would run the scalar reference";
+  if (kernel == fkernels::F32Kernel::kAvx512 && !fkernels::F32Avx512Available())
+    GTEST_SKIP() << "this CPU or compiler has no AVX-512 F/BW/VL; F32GemmAvx512 would run the scalar reference";
+  const int threads = at::get_num_threads();
+  at::set_num_threads(2);
   std::mt19937 rng(3);
   std::normal_distribution<float> nd;
   for (int64_t in : {8, 37, 128}) {
-    const int64_t out = 13;
-    std::vector<float> w(out * in), bias(out), x(19 * in);
-    for (auto* vec : {&w, &bias, &x})
-      for (auto& f : *vec) f = nd(rng);
-    for (int64_t m = 1; m <= 19; ++m) {
-      std::vector<float> ref(m * out), got(m * out);
-      fkernels::F32GemmScalar(x.data(), m, w.data(), out, in, bias.data(), ref.data());
-      fkernels::F32GemmCpu(x.data(), m, w.data(), out, in, bias.data(), got.data());
-      for (int64_t i = 0; i < m * out; ++i) ASSERT_NEAR(got[i], ref[i], 1e-4f * std::sqrt(in)) << m << " " << in;
+    for (int64_t out : {13, 1003}) {
+      std::vector<float> w(out * in), bias(out), x(19 * in);
+      for (auto* vec : {&w, &bias, &x})
+        for (auto& f : *vec) f = nd(rng);
+      for (int64_t m = 1; m <= 19; ++m) {
+        std::vector<float> ref(m * out), got(m * out);
+        fkernels::F32GemmScalar(x.data(), m, w.data(), out, in, bias.data(), ref.data());
+        if (kernel == fkernels::F32Kernel::kAvx2) fkernels::F32GemmAvx2(x.data(), m, w.data(), out, in, bias.data(), got.data());
+        else if (kernel == fkernels::F32Kernel::kAvx512)
+          fkernels::F32GemmAvx512(x.data(), m, w.data(), out, in, bias.data(), got.data());
+        else fkernels::F32GemmCpu(x.data(), m, w.data(), out, in, bias.data(), got.data());
+        for (int64_t i = 0; i < m * out; ++i)
+          ASSERT_NEAR(got[i], ref[i], 1e-4f * std::sqrt(in)) << fkernels::F32KernelName(kernel) << " M=" << m << " ["
+                                                              << out << "," << in << "]";
+      }
     }
   }
+  at::set_num_threads(threads);
 }
 
+INSTANTIATE_TEST_SUITE_P(Kernels, NativeF32Gemm,
+                         ::testing::Values(fkernels::F32Kernel::kAvx2, fkernels::F32Kernel::kAvx512,
+                                           fkernels::F32Kernel::kAuto),
+                         [](const auto& info) { return std::string(fkernels::F32KernelName(info.param)); });
+
 TEST(NativeKernels, AttentionLoopsMatchScalarReference) {
+  if (!fkernels::F32Avx2Available())
+    GTEST_SKIP() << "this CPU or compiler has no AVX2/FMA; the attention loops run their scalar references";
   std::mt19937 rng(4);
   std::normal_distribution<float> nd;
   for (int64_t d : {8, 32, 20}) {
@@ -273,10 +298,10 @@ TEST(NativeKernels, AttentionLoopsMatchScalarReference) {
       for (auto& f : *vec) f = nd(rng);
     std::vector<float> ref(s), got(s), oref(d), ogot(d);
     fkernels::AttentionScoresScalar(q.data(), k.data(), s, d, 0.3f, ref.data());
-    fkernels::AttentionScores(q.data(), k.data(), s, d, 0.3f, got.data());
+    fkernels::AttentionScoresAvx2(q.data(), k.data(), s, d, 0.3f, got.data());
     for (int64_t j = 0; j < s; ++j) EXPECT_NEAR(got[j], ref[j], 1e-5f) << d;
     fkernels::WeightedValuesScalar(p.data(), v.data(), s, d, oref.data());
-    fkernels::WeightedValues(p.data(), v.data(), s, d, ogot.data());
+    fkernels::WeightedValuesAvx2(p.data(), v.data(), s, d, ogot.data());
     for (int64_t c = 0; c < d; ++c) EXPECT_NEAR(ogot[c], oref[c], 1e-5f) << d;
   }
 }

@@ -1,4 +1,5 @@
-// AVX2/FMA versions of runtime/kernels/kernels_f32.h. Compiled with -mavx2 -mfma (quantize/CMakeLists.txt);
+// AVX2/FMA versions of runtime/kernels/kernels_f32.h. Compiled with -mavx2 -mfma -ffp-contract=off
+// (runtime/CMakeLists.txt);
 // without them the file provides only F32Avx2Compiled() == false and the scalar path runs.
 #include "runtime/kernels/kernels_f32.h"
 
@@ -38,35 +39,48 @@ void Tile(const float* x, const float* w, int64_t out, int64_t in, const float* 
     }
 }
 
-template <int MR, int NR>
-void Rows(const float* x, const float* w, int64_t out, int64_t in, const float* bias, float* y) {
-  int64_t r = 0;
-  for (; r + NR <= out; r += NR) Tile<MR, NR>(x, w, out, in, bias, y, r);
-  for (; r < out; ++r) Tile<MR, 1>(x, w, out, in, bias, y, r);
+// Weight rows [r, r + rn) (rn <= 4) times MR rows of x: NR weight rows per tile, fewer when
+// there are more rows of x (accumulators MR*NR at or under 8 of the 16 ymm registers).
+template <int MR>
+void Block(const float* x, const float* w, int64_t out, int64_t in, const float* bias, float* y, int64_t r,
+           int64_t rn) {
+  constexpr int NR = MR >= 5 ? 1 : MR >= 3 ? 2 : 4;
+  int64_t j = 0;
+  for (; j + NR <= rn; j += NR) Tile<MR, NR>(x, w, out, in, bias, y, r + j);
+  for (; j < rn; ++j) Tile<MR, 1>(x, w, out, in, bias, y, r + j);
 }
 
 }  // namespace
 
 bool F32Avx2Compiled() { return true; }
 
-void F32GemmAvx2(const float* x, int64_t m, const float* w, int64_t out, int64_t in, const float* bias, float* y) {
-  // Tiles of up to 8 rows of x, so that a NAT forward (gamma masks + a few real tokens) reads
-  // the weight once. Accumulators (MR*NR) stay at or under 8 and loads per FMA at or under ~1:
-  // more weight rows per tile when there are fewer x rows (M=1 still keeps 4 FMA chains busy).
-  int64_t i = 0;
-  for (; i + 8 <= m; i += 8) Rows<8, 1>(x + i * in, w, out, in, bias, y + i * out);
-  const float* xr = x + i * in;
-  float* yr = y + i * out;
-  switch (m - i) {
-    case 7: Rows<7, 1>(xr, w, out, in, bias, yr); break;
-    case 6: Rows<6, 1>(xr, w, out, in, bias, yr); break;
-    case 5: Rows<5, 1>(xr, w, out, in, bias, yr); break;
-    case 4: Rows<4, 2>(xr, w, out, in, bias, yr); break;
-    case 3: Rows<3, 2>(xr, w, out, in, bias, yr); break;
-    case 2: Rows<2, 4>(xr, w, out, in, bias, yr); break;
-    case 1: Rows<1, 4>(xr, w, out, in, bias, yr); break;
-    default: break;
+// Blocks of 4 weight rows outer (at most 24 KB at in = 1536), every tile of up to 8 rows of x
+// inner: the block comes from DRAM for the first tile and from cache for the others, so the
+// weight streams once per call whatever M. Each output is one accumulator over the columns in
+// order, Sum8, the scalar tail and the bias, in every tile shape (batch invariance).
+void F32RowsAvx2(const float* x, int64_t m, const float* w, int64_t out, int64_t in, const float* bias, float* y,
+                 int64_t r0, int64_t r1) {
+  for (int64_t r = r0; r < r1; r += 4) {
+    const int64_t rn = r1 - r < 4 ? r1 - r : 4;
+    int64_t i = 0;
+    for (; i + 8 <= m; i += 8) Block<8>(x + i * in, w, out, in, bias, y + i * out, r, rn);
+    const float* xr = x + i * in;
+    float* yr = y + i * out;
+    switch (m - i) {
+      case 7: Block<7>(xr, w, out, in, bias, yr, r, rn); break;
+      case 6: Block<6>(xr, w, out, in, bias, yr, r, rn); break;
+      case 5: Block<5>(xr, w, out, in, bias, yr, r, rn); break;
+      case 4: Block<4>(xr, w, out, in, bias, yr, r, rn); break;
+      case 3: Block<3>(xr, w, out, in, bias, yr, r, rn); break;
+      case 2: Block<2>(xr, w, out, in, bias, yr, r, rn); break;
+      case 1: Block<1>(xr, w, out, in, bias, yr, r, rn); break;
+      default: break;
+    }
   }
+}
+
+void F32GemmAvx2(const float* x, int64_t m, const float* w, int64_t out, int64_t in, const float* bias, float* y) {
+  F32RowsAvx2(x, m, w, out, in, bias, y, 0, out);
 }
 
 void AttentionScoresAvx2(const float* q, const float* k, int64_t s, int64_t d, float scale, float* scores) {
@@ -98,6 +112,10 @@ void WeightedValuesAvx2(const float* p, const float* v, int64_t s, int64_t d, fl
 
 namespace augur::fkernels {
 bool F32Avx2Compiled() { return false; }
+void F32RowsAvx2(const float* x, int64_t m, const float* w, int64_t out, int64_t in, const float* bias, float* y,
+                 int64_t r0, int64_t r1) {
+  F32RowsScalar(x, m, w, out, in, bias, y, r0, r1);
+}
 void F32GemmAvx2(const float* x, int64_t m, const float* w, int64_t out, int64_t in, const float* bias, float* y) {
   F32GemmScalar(x, m, w, out, in, bias, y);
 }
