@@ -22,16 +22,19 @@ namespace augur::qkernels {
   return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
-// out[k] = the sum of v[k] for k < N, four at a time.
-template <int N>
+// out[k] = the sum of v[k] for k < N, four at a time. Recursion rather than a loop, so every
+// index is a constant and a tile's accumulator array stays in registers (a loop here left it
+// address-taken, and GCC stored every accumulator to the stack on every step).
+template <int N, int K = 0>
 [[gnu::always_inline]] inline void HorizontalSums(const __m512* v, float* out) {
-  int k = 0;
-  for (; k + 4 <= N; k += 4) _mm_storeu_ps(out + k, Sum4(v[k], v[k + 1], v[k + 2], v[k + 3]));
-  if constexpr (N % 4 != 0) {
+  if constexpr (N - K >= 4) {
+    _mm_storeu_ps(out + K, Sum4(v[K], v[K + 1], v[K + 2], v[K + 3]));
+    HorizontalSums<N, K + 4>(v, out);
+  } else if constexpr (N > K) {
     const __m512 z = _mm512_setzero_ps();
     float s[4];
-    _mm_storeu_ps(s, Sum4(v[k], N % 4 > 1 ? v[k + 1] : z, N % 4 > 2 ? v[k + 2] : z, z));
-    for (int j = 0; j < N % 4; ++j) out[k + j] = s[j];
+    _mm_storeu_ps(s, Sum4(v[K], N - K > 1 ? v[K + 1] : z, N - K > 2 ? v[K + 2] : z, z));
+    for (int j = 0; j < N - K; ++j) out[K + j] = s[j];
   }
 }
 

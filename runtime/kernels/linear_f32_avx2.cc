@@ -6,6 +6,8 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
+#include "runtime/kernels/prefetch_util.h"
+
 namespace augur::fkernels {
 namespace {
 
@@ -60,10 +62,17 @@ bool F32Avx2Compiled() { return true; }
 // order, Sum8, the scalar tail and the bias, in every tile shape (batch invariance).
 void F32RowsAvx2(const float* x, int64_t m, const float* w, int64_t out, int64_t in, const float* bias, float* y,
                  int64_t r0, int64_t r1) {
+  const int64_t tiles = (m + 7) / 8;
   for (int64_t r = r0; r < r1; r += 4) {
     const int64_t rn = r1 - r < 4 ? r1 - r : 4;
+    // The block 8 rows on, a slice per tile of x (prefetch_util.h).
+    const int64_t pa = r + 8 < out ? r + 8 : out, pb = pa + 4 < out ? pa + 4 : out;
     int64_t i = 0;
-    for (; i + 8 <= m; i += 8) Block<8>(x + i * in, w, out, in, bias, y + i * out, r, rn);
+    for (; i + 8 <= m; i += 8) {
+      qkernels::PrefetchSlice(w + pa * in, (pb - pa) * in * 4, i / 8, tiles);
+      Block<8>(x + i * in, w, out, in, bias, y + i * out, r, rn);
+    }
+    if (i < m) qkernels::PrefetchSlice(w + pa * in, (pb - pa) * in * 4, i / 8, tiles);
     const float* xr = x + i * in;
     float* yr = y + i * out;
     switch (m - i) {

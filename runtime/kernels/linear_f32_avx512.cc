@@ -16,6 +16,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "runtime/kernels/avx512_util.h"
+#include "runtime/kernels/prefetch_util.h"
 
 namespace augur::fkernels {
 namespace {
@@ -25,17 +26,17 @@ void Tile(const float* x, const float* w, int64_t out, int64_t in, const float* 
   __m512 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int n = 0; n < NR; ++n) acc[i][n] = _mm512_setzero_ps();
-  auto step = [&](int64_t c, __mmask16 k) {
+  // One loop, every load masked (all lanes but at the end): a lambda or a second loop for the
+  // tail would leave acc address-taken, and GCC then stores it to the stack on every step.
+  for (int64_t c = 0; c < in; c += 16) {
+    const __mmask16 k = in - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (in - c)) - 1);
     __m512 wv[NR];
     for (int n = 0; n < NR; ++n) wv[n] = _mm512_maskz_loadu_ps(k, w + (r + n) * in + c);
     for (int i = 0; i < MR; ++i) {
       const __m512 xv = _mm512_maskz_loadu_ps(k, x + i * in + c);
       for (int n = 0; n < NR; ++n) acc[i][n] = _mm512_fmadd_ps(xv, wv[n], acc[i][n]);
     }
-  };
-  int64_t c = 0;
-  for (; c + 16 <= in; c += 16) step(c, 0xFFFF);
-  if (c < in) step(c, static_cast<__mmask16>((1u << (in - c)) - 1));
+  }
   float sum[MR][NR];
   qkernels::HorizontalSums<MR * NR>(&acc[0][0], &sum[0][0]);
   for (int i = 0; i < MR; ++i)
@@ -56,10 +57,17 @@ bool F32Avx512Compiled() { return true; }
 
 void F32RowsAvx512(const float* x, int64_t m, const float* w, int64_t out, int64_t in, const float* bias, float* y,
                    int64_t r0, int64_t r1) {
+  const int64_t tiles = (m + 3) / 4;
   for (int64_t r = r0; r < r1; r += 4) {
     const int64_t rn = r1 - r < 4 ? r1 - r : 4;
+    // The block 8 rows on, a slice per tile of x (prefetch_util.h).
+    const int64_t pa = r + 8 < out ? r + 8 : out, pb = pa + 4 < out ? pa + 4 : out;
     int64_t i = 0;
-    for (; i + 4 <= m; i += 4) Block<4>(x + i * in, w, out, in, bias, y + i * out, r, rn);
+    for (; i + 4 <= m; i += 4) {
+      qkernels::PrefetchSlice(w + pa * in, (pb - pa) * in * 4, i / 4, tiles);
+      Block<4>(x + i * in, w, out, in, bias, y + i * out, r, rn);
+    }
+    if (i < m) qkernels::PrefetchSlice(w + pa * in, (pb - pa) * in * 4, i / 4, tiles);
     const float* xr = x + i * in;
     float* yr = y + i * out;
     switch (m - i) {

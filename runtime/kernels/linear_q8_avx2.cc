@@ -15,6 +15,7 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include "runtime/kernels/avx2_util.h"
+#include "runtime/kernels/prefetch_util.h"
 
 namespace augur::qkernels {
 namespace {
@@ -110,11 +111,16 @@ void Int8Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, 
 // registers). Both compute each output with the same operations in the same order (one
 // accumulator over the blocks, HorizontalSum, the scalar epilogue), so an output's bits do
 // not depend on M, its tile or the thread split (batch invariance, kernels_cpu.h).
-template <typename Tile1, typename Tile4>
-void Rows(int64_t m, int64_t r0, int64_t r1, Tile1&& tile, Tile4&& tile4) {
+// prefetch(ra, rb, part, parts): slice `part` of `parts` of weight rows [ra, rb) (prefetch_util.h);
+// each m-tile prefetches a slice of the block 8 rows on.
+template <typename Tile1, typename Tile4, typename Prefetch>
+void Rows(int64_t m, int64_t r0, int64_t r1, int64_t out, Tile1&& tile, Tile4&& tile4, Prefetch&& prefetch) {
+  const int64_t tiles = (m + 3) / 4;
   for (int64_t r = r0; r < r1; r += 4) {
     const int64_t rn = r1 - r < 4 ? r1 - r : 4;
+    const int64_t pa = r + 8 < out ? r + 8 : out, pb = pa + 4 < out ? pa + 4 : out;
     for (int64_t i = 0; i < m; i += 4) {
+      prefetch(pa, pb, i / 4, tiles);
       const int64_t mt = m - i < 4 ? m - i : 4;
       if (mt == 1 && rn == 4) {
         tile4(r, i);
@@ -130,7 +136,7 @@ void Rows(int64_t m, int64_t r0, int64_t r1, Tile1&& tile, Tile4&& tile4) {
 void Int4RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int4Weights& w, const float* bias, float* y,
                     int64_t r0, int64_t r1) {
   Rows(
-      m, r0, r1,
+      m, r0, r1, w.out,
       [&](int64_t mt, int64_t r, int64_t i) {
         switch (mt) {
           case 1: Int4Tile<1, 1>(xa, w, bias, y, r, i); break;
@@ -139,13 +145,19 @@ void Int4RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int4Weights& w, co
           default: Int4Tile<1, 4>(xa, w, bias, y, r, i); break;
         }
       },
-      [&](int64_t r, int64_t i) { Int4Tile<4, 1>(xa, w, bias, y, r, i); });
+      [&](int64_t r, int64_t i) { Int4Tile<4, 1>(xa, w, bias, y, r, i); },
+      [&](int64_t ra, int64_t rb, int64_t part, int64_t parts) {
+        const int64_t ng = w.groups();
+        PrefetchSlice(w.q + ra * (w.in_padded / 2), (rb - ra) * (w.in_padded / 2), part, parts);
+        PrefetchSlice(w.scales + ra * ng, (rb - ra) * ng * 4, part, parts);
+        PrefetchSlice(w.zeros + ra * ng, (rb - ra) * ng, part, parts);
+      });
 }
 
 void Int8RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int8Weights& w, const float* bias, float* y,
                     int64_t r0, int64_t r1) {
   Rows(
-      m, r0, r1,
+      m, r0, r1, w.out,
       [&](int64_t mt, int64_t r, int64_t i) {
         switch (mt) {
           case 1: Int8Tile<1, 1>(xa, w, bias, y, r, i); break;
@@ -154,7 +166,10 @@ void Int8RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int8Weights& w, co
           default: Int8Tile<1, 4>(xa, w, bias, y, r, i); break;
         }
       },
-      [&](int64_t r, int64_t i) { Int8Tile<4, 1>(xa, w, bias, y, r, i); });
+      [&](int64_t r, int64_t i) { Int8Tile<4, 1>(xa, w, bias, y, r, i); },
+      [&](int64_t ra, int64_t rb, int64_t part, int64_t parts) {
+        PrefetchSlice(w.q + ra * w.in, (rb - ra) * w.in, part, parts);
+      });
 }
 
 }  // namespace augur::qkernels
