@@ -10,8 +10,13 @@
 // once, in turn, so a load change on the machine hits all of them alike; the table reports
 // medians.
 //   verify_cost [--m 1,2,4,5,8,12,16] [--threads 1,2] [--schemes fp32,int8,int4-g32,int4-g128]
-//               [--layers 30] [--rounds 9] [--by-shape] [--json FILE]
+//               [--layers 30] [--rounds 9] [--by-shape] [--cpu-time] [--json FILE]
+// --cpu-time times by the calling thread's CPU clock instead of the wall clock (with --threads 1
+// only): on a shared machine the time the thread spends descheduled drops out, though not the
+// cache and memory traffic of the other processes.
 #include <ATen/Parallel.h>
+
+#include <time.h>
 
 #include <chrono>
 #include <cstdio>
@@ -101,15 +106,15 @@ void Run(const Linear& l, const float* x, int64_t m, float* y) {
 int main(int argc, char** argv) {
   std::string m_arg = "1,2,4,5,8,12,16", threads_arg = "1,2", schemes_arg = "fp32,int8,int4-g32,int4-g128", json_path;
   int64_t layers = 30, rounds = 9;
-  bool by_shape = false;
+  bool by_shape = false, cpu_time = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--help" || a == "-h") {
       Usage("the cost of a SmolLM2-shaped linear stack at M rows vs one row");
       return 0;
     }
-    if (a == "--by-shape") {
-      by_shape = true;
+    if (a == "--by-shape" || a == "--cpu-time") {
+      (a == "--by-shape" ? by_shape : cpu_time) = true;
       continue;
     }
     if (i + 1 >= argc) return Usage(("missing value for " + a).c_str());
@@ -139,6 +144,8 @@ int main(int argc, char** argv) {
   for (const auto& s : schemes)
     if (s != "fp32" && s != "int8" && s != "int4-g32" && s != "int4-g128")
       return Usage(("unknown scheme " + s).c_str());
+  if (cpu_time && (thread_counts.size() != 1 || thread_counts[0] != 1))
+    return Usage("--cpu-time needs --threads 1 (it reads the calling thread's clock)");
   int64_t max_m = 1;
   for (int64_t m : ms) max_m = std::max(max_m, m);
 
@@ -156,21 +163,28 @@ int main(int argc, char** argv) {
   std::vector<float> x576(max_m * 576), x1536(max_m * 1536), y(max_m * kHead.out);
   for (auto* v : {&x576, &x1536})
     for (auto& f : *v) f = nd(rng);
-  // One pass over the stack at M rows; adds each shape's seconds to by_kind.
+  auto now_ms = [cpu_time] {
+    if (!cpu_time) return std::chrono::duration<double, std::milli>(Clock::now().time_since_epoch()).count();
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+  };
+  // One pass over the stack at M rows; adds each shape's ms to by_kind.
   auto pass = [&](const std::vector<Linear>& st, int64_t m, std::map<std::string, double>* by_kind) {
-    const auto t0 = Clock::now();
+    const double t0 = now_ms();
     for (const auto& l : st) {
-      const auto a = Clock::now();
+      const double a = now_ms();
       Run(l, l.shape.in == 576 ? x576.data() : x1536.data(), m, y.data());
-      if (by_kind) (*by_kind)[l.shape.name] += std::chrono::duration<double, std::milli>(Clock::now() - a).count();
+      if (by_kind) (*by_kind)[l.shape.name] += now_ms() - a;
     }
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    return now_ms() - t0;
   };
 
-  std::printf("verify_cost: %lld layers x 7 linears + head %lldx%lld; quantized kernel %s, fp32 %s; %lld rounds\n",
+  std::printf("verify_cost: %lld layers x 7 linears + head %lldx%lld; quantized kernel %s, fp32 %s; %lld rounds; %s\n",
               (long long)layers, (long long)kHead.out, (long long)kHead.in,
               qk::CpuKernelName(qk::ResolveCpuKernel(qk::CpuKernel::kAuto)),
-              fk::F32KernelName(fk::ResolveF32Kernel(fk::F32Kernel::kAuto)), (long long)rounds);
+              fk::F32KernelName(fk::ResolveF32Kernel(fk::F32Kernel::kAuto)), (long long)rounds,
+              cpu_time ? "thread CPU time" : "wall time");
   nlohmann::json out = nlohmann::json::array();
   for (int64_t threads : thread_counts) {
     at::set_num_threads(static_cast<int>(threads));

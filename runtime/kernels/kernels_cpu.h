@@ -76,6 +76,12 @@ enum class Q8Layout { kPlain, kEvenOdd32, kEvenOdd64 };
 struct Q8Activations;
 void QuantizeActivationsAvx512(const float* x, int64_t m, int64_t in, int64_t blocks, Q8Layout layout, int64_t group,
                                Q8Activations* out);
+// Then, for Int8RowsVnni / Int4RowsVnni: the codes and lane scales of the first full_sbs / 4 * 4
+// superblocks of each row (full_sbs: those whose 64 weight columns all exist, in / 64 for int8,
+// in_padded / 64 for int4) regrouped by four, the order in which those kernels sum four
+// superblocks per integer accumulator (linear_q8_avx512.cc). Call only when
+// Avx512VnniAvailable().
+void GroupActivationsVnni(Q8Activations* xa, int64_t m, int64_t full_sbs, bool int4);
 
 // x quantized for the q8 kernels: per row of x and block of 32 columns, int8 codes (in the
 // layout's order) and the block's scale d = max|x| / 127; per row, sum over blocks of d *
@@ -128,7 +134,7 @@ void Int8RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int8Weights& w, co
                     int64_t r0, int64_t r1);
 void Int4RowsQ8Avx2(const Q8Activations& xa, int64_t m, const Int4Weights& w, const float* bias, float* y,
                     int64_t r0, int64_t r1);
-// xa: kPlain (int8) / kEvenOdd64 (int4) with lane scales.
+// xa: kPlain (int8) / kEvenOdd64 (int4) with lane scales, then GroupActivationsVnni.
 void Int8RowsVnni(const Q8Activations& xa, int64_t m, const Int8Weights& w, const float* bias, float* y,
                   int64_t r0, int64_t r1);
 void Int4RowsVnni(const Q8Activations& xa, int64_t m, const Int4Weights& w, const float* bias, float* y,

@@ -38,8 +38,10 @@ void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* b
     QuantizeActivations(x, m, w.in, w.in_padded / 32, Q8Layout::kEvenOdd32, w.group, false, &xa);
   // Whole 64-column superblocks; a half one at the end (in_padded % 64 == 32, g32) is a
   // group of its own, so the group sums stay aligned.
-  if (kernel == CpuKernel::kAvx512Vnni)
+  if (kernel == CpuKernel::kAvx512Vnni) {
     QuantizeActivationsAvx512(x, m, w.in, (w.in_padded + 63) / 64 * 2, Q8Layout::kEvenOdd64, w.group, &xa);
+    GroupActivationsVnni(&xa, m, w.in_padded / 64, true);
+  }
   const int64_t tasks = (w.out + kRowsPerTask - 1) / kRowsPerTask;
   std::vector<float> xsum;
   if (avx2) {

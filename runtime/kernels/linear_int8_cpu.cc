@@ -157,8 +157,10 @@ void Int8GemmCpu(const float* x, int64_t m, const Int8Weights& w, const float* b
   thread_local Q8Activations buffer;
   Q8Activations& xa = buffer;
   if (kernel == CpuKernel::kAvx2Q8) QuantizeActivations(x, m, w.in, (w.in + 31) / 32, Q8Layout::kPlain, 0, false, &xa);
-  if (kernel == CpuKernel::kAvx512Vnni)
+  if (kernel == CpuKernel::kAvx512Vnni) {
     QuantizeActivationsAvx512(x, m, w.in, (w.in + 63) / 64 * 2, Q8Layout::kPlain, 0, &xa);
+    GroupActivationsVnni(&xa, m, w.in / 64, false);
+  }
   const int64_t tasks = (w.out + kRowsPerTask - 1) / kRowsPerTask;
   auto rows = [&](int64_t r0, int64_t r1) {
       if (kernel == CpuKernel::kAvx512Vnni) Int8RowsVnni(xa, m, w, bias, y, r0, r1);

@@ -30,6 +30,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "runtime/kernels/avx512_util.h"
+#include "runtime/kernels/prefetch_util.h"
 
 namespace augur::qkernels {
 
@@ -47,12 +48,57 @@ inline __m512i Unpack64(const uint8_t* p, bool half) {
   return _mm512_and_si512(_mm512_broadcast_i64x4(v), nibbles);
 }
 
-// Weight rows r..r+R-1 times x rows m0..m0+MT-1. kG32: groups of 32 columns, two per
-// superblock (lanes 0-3 and 8-11 hold block 2sb, lanes 4-7 and 12-15 block 2sb+1); otherwise
-// a group spans group/64 whole superblocks (in_padded is a multiple of the group).
-template <int R, int MT, bool kG32>
+// Groups of kGroup superblocks (256 columns) share one int32 accumulator per output: the
+// kGroup dpbusd of a group chain into it and only then is it converted and scaled, one
+// conversion and one FMA per output and group instead of per superblock (dpbusd and the FMA
+// compete for the same two vector pipes; the integer sums are exact, at most 4 * 4 * 255 *
+// 127 per lane). That needs every lane's four dpbusd to read the same 32-column block of x
+// (one scale): Interleave transposes the group's four vectors by 4-byte lanes within each
+// 128-bit lane, so output j's lane 4k + p holds bytes 4j..4j+3 of vector p's 128-bit lane k,
+// and the chain over j sums all 16 bytes of that lane, which lie in one block. The weights
+// are interleaved in the kernel (once per row and group, shared by the tile's rows of x), the
+// activations once per call (GroupActivationsVnni). Superblocks past the last whole group, or
+// partly past the weight's columns, run one at a time in the plain order.
+constexpr int kGroup = 2;
+
+template <int K>
+[[gnu::always_inline]] inline void Interleave(__m512i (&v)[K]) {
+  if constexpr (K == 2) {
+    const __m512i a = _mm512_unpacklo_epi32(v[0], v[1]), b = _mm512_unpackhi_epi32(v[0], v[1]);
+    v[0] = a;
+    v[1] = b;
+  } else if constexpr (K == 4) {
+    const __m512i t0 = _mm512_unpacklo_epi32(v[0], v[1]), t1 = _mm512_unpackhi_epi32(v[0], v[1]);
+    const __m512i t2 = _mm512_unpacklo_epi32(v[2], v[3]), t3 = _mm512_unpackhi_epi32(v[2], v[3]);
+    v[0] = _mm512_unpacklo_epi64(t0, t2);
+    v[1] = _mm512_unpackhi_epi64(t0, t2);
+    v[2] = _mm512_unpacklo_epi64(t1, t3);
+    v[3] = _mm512_unpackhi_epi64(t1, t3);
+  }
+}
+
+// Which 32-column block of a K-superblock group lane l (= 4k + p) of its accumulator sums:
+// superblock p % K, and within it, for int8 (kPlain) 128-bit lanes 0-1 are block 0; for int4
+// (kEvenOdd64) lanes 0 and 2 (even and odd columns).
+template <int K>
+constexpr int LaneBlock(int l, bool int4) {
+  const int k = l / 4, p = l % 4;
+  return 2 * (p % K) + (int4 ? k % 2 : k / 2);
+}
+
+template <int K>
+inline __m512i LaneBlocks(bool int4) {
+  alignas(64) int32_t idx[16];
+  for (int l = 0; l < 16; ++l) idx[l] = LaneBlock<K>(l, int4);
+  return _mm512_load_si512(idx);
+}
+
+// Weight rows r..r+R-1 times x rows m0..m0+MT-1, int4: acc += (sum q x) * (weight group scale
+// * x lane scale) per group of superblocks, then the zero points (module comment).
+template <int R, int MT>
 void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
   const int64_t row_bytes = w.in_padded / 2, ng = w.groups(), sbs = xa.blocks / 2, full = w.in_padded / 64;
+  const int64_t groups = full / kGroup;
   const float* scales[R];
   const uint8_t* zeros[R];
   for (int i = 0; i < R; ++i) {
@@ -62,10 +108,50 @@ void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, floa
   __m512 acc[R][MT];
   for (int i = 0; i < R; ++i)
     for (int t = 0; t < MT; ++t) acc[i][t] = _mm512_setzero_ps();
-  __m512 ws[R];  // the weight scale of each lane, for the current superblock
-  auto step = [&](int64_t sb, bool half) {
+  // The weight scale of each lane for superblocks [sb, sb + k): groups are 32 << g_shift
+  // columns (a power of two), so lane l's group is LaneBlock(l) >> g_shift on from group
+  // (2 sb) >> g_shift, and the k superblocks span n groups (1 for a half superblock).
+  const int g_shift = __builtin_ctzll(static_cast<uint64_t>(w.group / 32));
+  const __m512i lanes_k = _mm512_srli_epi32(LaneBlocks<kGroup>(true), g_shift);
+  const __m512i lanes_1 = _mm512_srli_epi32(LaneBlocks<1>(true), g_shift);
+  auto groups_of = [&](int64_t sb, int k, bool half, int64_t* g0) {
+    *g0 = (2 * sb) >> g_shift;
+    const int64_t n = half ? 1 : std::max<int64_t>(1, (2 * k) >> g_shift);
+    return static_cast<__mmask16>((1u << std::min(n, ng - *g0)) - 1);
+  };
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    const int64_t sb = gi * kGroup;
+    __m512i wq[R][kGroup];
+    __m512 ws[R];
+    int64_t g0;
+    const __mmask16 gk = groups_of(sb, kGroup, false, &g0);
+    for (int i = 0; i < R; ++i) {
+      for (int j = 0; j < kGroup; ++j) wq[i][j] = Unpack64(w.q + (r + i) * row_bytes + (sb + j) * 32, false);
+      Interleave<kGroup>(wq[i]);
+      ws[i] = _mm512_permutexvar_ps(lanes_k, _mm512_maskz_loadu_ps(gk, scales[i] + g0));
+    }
+    for (int t = 0; t < MT; ++t) {
+      const int64_t xb = (m0 + t) * sbs + sb;
+      __m512i xq[kGroup];
+      for (int j = 0; j < kGroup; ++j) xq[j] = _mm512_loadu_si512(xa.q.data() + (xb + j) * 64);
+      const __m512 xs = _mm512_loadu_ps(xa.lane_scale.data() + xb * 16);
+      for (int i = 0; i < R; ++i) {
+        __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[i][0], xq[0]);
+        for (int j = 1; j < kGroup; ++j) dot = _mm512_dpbusd_epi32(dot, wq[i][j], xq[j]);
+        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(ws[i], xs), acc[i][t]);
+      }
+    }
+  }
+  for (int64_t sb = groups * kGroup; sb < sbs; ++sb) {
+    const bool half = sb == full;
     __m512i wq[R];
-    for (int i = 0; i < R; ++i) wq[i] = Unpack64(w.q + (r + i) * row_bytes + sb * 32, half);
+    __m512 ws[R];
+    int64_t g0;
+    const __mmask16 gk = groups_of(sb, 1, half, &g0);
+    for (int i = 0; i < R; ++i) {
+      wq[i] = Unpack64(w.q + (r + i) * row_bytes + sb * 32, half);
+      ws[i] = _mm512_permutexvar_ps(lanes_1, _mm512_maskz_loadu_ps(gk, scales[i] + g0));
+    }
     for (int t = 0; t < MT; ++t) {
       const int64_t xb = (m0 + t) * sbs + sb;
       const __m512i xq = _mm512_loadu_si512(xa.q.data() + xb * 64);
@@ -74,21 +160,6 @@ void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, floa
         const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[i], xq);
         acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(ws[i], xs), acc[i][t]);
       }
-    }
-  };
-  if constexpr (kG32) {
-    const __m512i pair = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
-    for (int64_t sb = 0; sb < sbs; ++sb) {
-      const bool half = sb == full;
-      for (int i = 0; i < R; ++i)
-        ws[i] = _mm512_permutexvar_ps(pair, _mm512_maskz_loadu_ps(half ? 1 : 3, scales[i] + 2 * sb));
-      step(sb, half);
-    }
-  } else {
-    const int64_t per_group = w.group / 64;
-    for (int64_t g = 0, sb = 0; g < ng; ++g) {
-      for (int i = 0; i < R; ++i) ws[i] = _mm512_set1_ps(scales[i][g]);
-      for (const int64_t end = sb + per_group; sb < end; ++sb) step(sb, false);
     }
   }
   // Zero points: acc -= s_g * z_g * (sum of x over group g), 16 groups per step.
@@ -108,21 +179,37 @@ void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, floa
     for (int t = 0; t < MT; ++t) y[(m0 + t) * w.out + r + i] = sum[i][t] + (bias ? bias[r + i] : 0.f);
 }
 
-template <int R, int MT>
-void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
-  if (w.group == 32) Tile<R, MT, true>(xa, w, bias, y, r, m0);
-  else Tile<R, MT, false>(xa, w, bias, y, r, m0);
-}
-
+// int8: acc += (sum (w + 128) x) * (x lane scale) per group of superblocks; the 128 * sum x
+// term and the weight row's scale come after the horizontal sum.
 template <int R, int MT>
 void Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
-  const int64_t sbs = xa.blocks / 2, full = w.in / 64;
+  const int64_t sbs = xa.blocks / 2, full = w.in / 64, groups = full / kGroup;
   const __mmask64 tail = w.in % 64 ? (uint64_t{1} << (w.in % 64)) - 1 : 0;
   const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
   __m512 acc[R][MT];
   for (int i = 0; i < R; ++i)
     for (int t = 0; t < MT; ++t) acc[i][t] = _mm512_setzero_ps();
-  for (int64_t sb = 0; sb < sbs; ++sb) {
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    const int64_t sb = gi * kGroup;
+    __m512i wq[R][kGroup];
+    for (int i = 0; i < R; ++i) {
+      for (int j = 0; j < kGroup; ++j)
+        wq[i][j] = _mm512_xor_si512(_mm512_loadu_si512(w.q + (r + i) * w.in + (sb + j) * 64), offset);
+      Interleave<kGroup>(wq[i]);
+    }
+    for (int t = 0; t < MT; ++t) {
+      const int64_t xb = (m0 + t) * sbs + sb;
+      __m512i xq[kGroup];
+      for (int j = 0; j < kGroup; ++j) xq[j] = _mm512_loadu_si512(xa.q.data() + (xb + j) * 64);
+      const __m512 xs = _mm512_loadu_ps(xa.lane_scale.data() + xb * 16);
+      for (int i = 0; i < R; ++i) {
+        __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[i][0], xq[0]);
+        for (int j = 1; j < kGroup; ++j) dot = _mm512_dpbusd_epi32(dot, wq[i][j], xq[j]);
+        acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), xs, acc[i][t]);
+      }
+    }
+  }
+  for (int64_t sb = groups * kGroup; sb < sbs; ++sb) {
     __m512i wq[R];
     for (int i = 0; i < R; ++i) {
       const int8_t* p = w.q + (r + i) * w.in + sb * 64;
@@ -147,30 +234,47 @@ void Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, floa
           (sum[i][t] - 128.f * xa.row_sum[m0 + t]) * w.scales[r + i] + (bias ? bias[r + i] : 0.f);
 }
 
-// Weight rows [r, r + rn) times x rows [m0, m0 + MT).
+// Weight rows [r, r + rn) times x rows [m0, m0 + MT): 4 weight rows by 1 row of x (4
+// accumulators, 16 interleaved weight vectors), else 2 by 2-4 (at most 8 accumulators, 8
+// weight vectors and 4 of x, within the 32 zmm registers).
 template <int MT, typename W>
 void Block(const Q8Activations& xa, const W& w, const float* bias, float* y, int64_t r, int64_t rn, int64_t m0) {
+  constexpr int R = kGroup == 2 ? 4 : MT == 1 ? 4 : 2;
   int64_t i = 0;
-  if constexpr (MT == 1)
-    for (; i + 8 <= rn; i += 8) Tile<8, 1>(xa, w, bias, y, r + i, m0);
-  for (; i + 4 <= rn; i += 4) Tile<4, MT>(xa, w, bias, y, r + i, m0);
+  for (; i + R <= rn; i += R) Tile<R, MT>(xa, w, bias, y, r + i, m0);
   for (; i < rn; ++i) Tile<1, MT>(xa, w, bias, y, r + i, m0);
 }
 
+// Slice `part` of `parts` of weight rows [ra, rb) (prefetch_util.h).
+inline void PrefetchRows(const Int8Weights& w, int64_t ra, int64_t rb, int64_t part, int64_t parts) {
+  PrefetchSlice(w.q + ra * w.in, (rb - ra) * w.in, part, parts);
+}
+inline void PrefetchRows(const Int4Weights& w, int64_t ra, int64_t rb, int64_t part, int64_t parts) {
+  const int64_t ng = w.groups();
+  PrefetchSlice(w.q + ra * (w.in_padded / 2), (rb - ra) * (w.in_padded / 2), part, parts);
+  PrefetchSlice(w.scales + ra * ng, (rb - ra) * ng * 4, part, parts);
+  PrefetchSlice(w.zeros + ra * ng, (rb - ra) * ng, part, parts);
+}
+
 // Blocks of kBlockRows weight rows outer, every m-tile of x inner: a block's weights (8 rows,
-// at most 12 KB at in = 1536) come from DRAM for its first m-tile and from L1 for the others,
-// so a call streams the weight matrix once whatever M. Tiles: 4 weight rows by 4 rows of x
-// (16 accumulators, plus 4 weight vectors and for int4 their 4 scale vectors, within the 32
-// zmm registers), the last 1-3 rows of x as 4 by 1-3 (8 by 1 at M = 1 or 5: eight FMA chains).
+// at most 12 KB at in = 1536) come from DRAM (prefetched, prefetch_util.h) for its first
+// m-tile and from L1 for the others, so a call streams the weight matrix once whatever M.
 // Every tile shape runs the same per-output arithmetic (module comment), so which tile an
 // output lands in, hence M and the thread split, does not change its bits.
 template <typename W>
 void Rows(const Q8Activations& xa, int64_t m, const W& w, const float* bias, float* y, int64_t r0, int64_t r1) {
-  constexpr int64_t kBlockRows = 8;
+  constexpr int64_t kBlockRows = 8, kAhead = 2 * kBlockRows;
+  const int64_t tiles = (m + 3) / 4;
   for (int64_t r = r0; r < r1; r += kBlockRows) {
     const int64_t rn = std::min(kBlockRows, r1 - r);
+    // The block kAhead rows on, a slice per m-tile (prefetch_util.h).
+    const int64_t pa = std::min(r + kAhead, w.out), pb = std::min(pa + kBlockRows, w.out);
     int64_t i = 0;
-    for (; i + 4 <= m; i += 4) Block<4>(xa, w, bias, y, r, rn, i);
+    for (; i + 4 <= m; i += 4) {
+      PrefetchRows(w, pa, pb, i / 4, tiles);
+      Block<4>(xa, w, bias, y, r, rn, i);
+    }
+    if (i < m) PrefetchRows(w, pa, pb, i / 4, tiles);
     switch (m - i) {
       case 1: Block<1>(xa, w, bias, y, r, rn, i); break;
       case 2: Block<2>(xa, w, bias, y, r, rn, i); break;
@@ -234,6 +338,23 @@ void QuantizeActivationsAvx512(const float* x, int64_t m, int64_t in, int64_t bl
   }
 }
 
+void GroupActivationsVnni(Q8Activations* xa, int64_t m, int64_t full_sbs, bool int4) {
+  const int64_t sbs = xa->blocks / 2, groups = full_sbs / kGroup;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t gi = 0; gi < groups; ++gi) {
+      const int64_t sb = gi * kGroup;
+      int8_t* q = xa->q.data() + (i * sbs + sb) * 64;
+      __m512i v[kGroup];
+      for (int j = 0; j < kGroup; ++j) v[j] = _mm512_loadu_si512(q + j * 64);
+      Interleave<kGroup>(v);
+      for (int j = 0; j < kGroup; ++j) _mm512_storeu_si512(q + j * 64, v[j]);
+      // The group's lane scales in its first superblock's slot (the kernels read only that).
+      const float* d = xa->scale.data() + i * xa->blocks + 2 * sb;
+      float* lanes = xa->lane_scale.data() + (i * sbs + sb) * 16;
+      for (int l = 0; l < 16; ++l) lanes[l] = d[LaneBlock<kGroup>(l, int4)] * (int4 && l >= 8 ? 1.f / 16 : 1.f);
+    }
+}
+
 void Int8RowsVnni(const Q8Activations& xa, int64_t m, const Int8Weights& w, const float* bias, float* y, int64_t r0,
                   int64_t r1) {
   Rows(xa, m, w, bias, y, r0, r1);
@@ -252,6 +373,7 @@ namespace augur::qkernels {
 bool Avx512VnniCompiled() { return false; }
 // Never called: Avx512VnniAvailable() is false, and the callers check it.
 void QuantizeActivationsAvx512(const float*, int64_t, int64_t, int64_t, Q8Layout, int64_t, Q8Activations*) {}
+void GroupActivationsVnni(Q8Activations*, int64_t, int64_t, bool) {}
 void Int8RowsVnni(const Q8Activations&, int64_t, const Int8Weights&, const float*, float*, int64_t, int64_t) {}
 void Int4RowsVnni(const Q8Activations&, int64_t, const Int4Weights&, const float*, float*, int64_t, int64_t) {}
 }  // namespace augur::qkernels
