@@ -3,8 +3,9 @@
 // summed by dpbusd (u8 x s8, four products per int32 lane) over 64 weights per instruction,
 // so the error bound is the same: sum_c |W[r,c]| * dx(c) / 2.
 //
-// Per 64 columns (a superblock of two 32-blocks) and row: one dpbusd, one int->float
-// conversion and one FMA by the per-lane scale (x block scale times weight group scale).
+// Per 64 columns (a superblock of two 32-blocks), row of W and row of x: one dpbusd; per two
+// superblocks one int->float conversion and one FMA by the per-lane scale (x block scale,
+// times the weight group scale for int4; see kGroup below).
 //   int4: codes are unsigned 0..15 with a zero point z per group, W = s * (q - z), so
 //     sum W x = sum_g s_g * (sum q x - z_g * sum x); dpbusd takes q as the unsigned operand
 //     directly, and the z term is the per-call group sums of x (16 groups per vector).
@@ -60,6 +61,15 @@ inline __m512i Unpack64(const uint8_t* p, bool half) {
 // activations once per call (GroupActivationsVnni). Superblocks past the last whole group, or
 // partly past the weight's columns, run one at a time in the plain order.
 constexpr int kGroup = 2;
+
+// A load the compiler keeps in a register: left to itself GCC folds the x loads into the
+// dpbusd/FMA of every weight row of the tile (a memory operand each), and at one 512-bit load
+// per cycle (Zen 4) those loads, not the arithmetic, bound the 4x4 tiles.
+template <typename V>
+[[gnu::always_inline]] inline V InRegister(V v) {
+  asm("" : "+v"(v));
+  return v;
+}
 
 template <int K>
 [[gnu::always_inline]] inline void Interleave(__m512i (&v)[K]) {
@@ -133,8 +143,8 @@ void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, floa
     for (int t = 0; t < MT; ++t) {
       const int64_t xb = (m0 + t) * sbs + sb;
       __m512i xq[kGroup];
-      for (int j = 0; j < kGroup; ++j) xq[j] = _mm512_loadu_si512(xa.q.data() + (xb + j) * 64);
-      const __m512 xs = _mm512_loadu_ps(xa.lane_scale.data() + xb * 16);
+      for (int j = 0; j < kGroup; ++j) xq[j] = InRegister(_mm512_loadu_si512(xa.q.data() + (xb + j) * 64));
+      const __m512 xs = InRegister(_mm512_loadu_ps(xa.lane_scale.data() + xb * 16));
       for (int i = 0; i < R; ++i) {
         __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[i][0], xq[0]);
         for (int j = 1; j < kGroup; ++j) dot = _mm512_dpbusd_epi32(dot, wq[i][j], xq[j]);
@@ -154,8 +164,8 @@ void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, floa
     }
     for (int t = 0; t < MT; ++t) {
       const int64_t xb = (m0 + t) * sbs + sb;
-      const __m512i xq = _mm512_loadu_si512(xa.q.data() + xb * 64);
-      const __m512 xs = _mm512_loadu_ps(xa.lane_scale.data() + xb * 16);
+      const __m512i xq = InRegister(_mm512_loadu_si512(xa.q.data() + xb * 64));
+      const __m512 xs = InRegister(_mm512_loadu_ps(xa.lane_scale.data() + xb * 16));
       for (int i = 0; i < R; ++i) {
         const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[i], xq);
         acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(ws[i], xs), acc[i][t]);
@@ -200,8 +210,8 @@ void Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, floa
     for (int t = 0; t < MT; ++t) {
       const int64_t xb = (m0 + t) * sbs + sb;
       __m512i xq[kGroup];
-      for (int j = 0; j < kGroup; ++j) xq[j] = _mm512_loadu_si512(xa.q.data() + (xb + j) * 64);
-      const __m512 xs = _mm512_loadu_ps(xa.lane_scale.data() + xb * 16);
+      for (int j = 0; j < kGroup; ++j) xq[j] = InRegister(_mm512_loadu_si512(xa.q.data() + (xb + j) * 64));
+      const __m512 xs = InRegister(_mm512_loadu_ps(xa.lane_scale.data() + xb * 16));
       for (int i = 0; i < R; ++i) {
         __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[i][0], xq[0]);
         for (int j = 1; j < kGroup; ++j) dot = _mm512_dpbusd_epi32(dot, wq[i][j], xq[j]);
@@ -218,8 +228,8 @@ void Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, floa
     }
     for (int t = 0; t < MT; ++t) {
       const int64_t xb = (m0 + t) * sbs + sb;
-      const __m512i xq = _mm512_loadu_si512(xa.q.data() + xb * 64);
-      const __m512 xs = _mm512_loadu_ps(xa.lane_scale.data() + xb * 16);
+      const __m512i xq = InRegister(_mm512_loadu_si512(xa.q.data() + xb * 64));
+      const __m512 xs = InRegister(_mm512_loadu_ps(xa.lane_scale.data() + xb * 16));
       for (int i = 0; i < R; ++i) {
         const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), wq[i], xq);
         acc[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), xs, acc[i][t]);
