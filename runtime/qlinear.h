@@ -17,16 +17,20 @@ at::Tensor QuantizedLinear(const at::Tensor& x, const QuantizedWeight& w, const 
                            qkernels::CpuKernel cpu_kernel = qkernels::CpuKernel::kAuto);
 
 // On the CPU, a call with kAuto and at least DequantGemmMinRows() rows of x dequantizes the
-// weight (DequantizeInt8Cpu / DequantizeInt4Cpu) and runs fp32 at::linear: the row-tiled
-// kernels read the weight once per 4 rows of x, MKL's GEMM reuses it far better, so past a few
-// rows (verification, prefill) the dequantize cost is repaid (bench/quant_linear, docs/PERF.md).
-// The default depends on the kernel kAuto runs: kDequantGemmMinRowsVnni with the AVX-512
-// VNNI kernels (they beat dequant+GEMM at M = 8 on every benched shape and at 16 on most), else
-// kDequantGemmMinRows. AUGUR_QUANT_DEQUANT_MIN_ROWS=N (read once) or SetDequantGemmMinRows(N)
-// fixes it; 0 = never, a negative N = back to the kernel's default. An explicit kernel always
-// runs that kernel.
-inline constexpr int64_t kDequantGemmMinRows = 8;
-inline constexpr int64_t kDequantGemmMinRowsVnni = 17;
+// weight (DequantizeInt8Cpu / DequantizeInt4Cpu) and runs fp32 at::linear (MKL). The kernels
+// stream the weight once per call whatever M (kernels_cpu.h), and measured on the AVX-512
+// machine (bench/quant_linear, 1 thread, 1536x576 and 576x1536) the VNNI kernels beat
+// dequant+GEMM at every M from 1 to 256 (int8 1.9-3x, int4 1.2-2x) and the avx2-q8 ones up
+// to 32 rows (int4-g32 about even at 32, behind at 64). So the default is
+// kDequantGemmMinRowsVnni = 0, never, with the VNNI kernels, else kDequantGemmMinRows. Below
+// the threshold every call is batch-invariant (row m of an M-row call equals its one-row call
+// bit for bit, kernels_cpu.h); the GEMM route is not, so a verification forward of T tokens
+// reproduces one-token decoding only for T below it (the native engine, native_llama.h, takes
+// the same route from the same threshold, fp32 weights included).
+// AUGUR_QUANT_DEQUANT_MIN_ROWS=N (read once) or SetDequantGemmMinRows(N) fixes it; 0 = never,
+// a negative N = back to the kernel's default. An explicit kernel always runs that kernel.
+inline constexpr int64_t kDequantGemmMinRows = 64;
+inline constexpr int64_t kDequantGemmMinRowsVnni = 0;
 int64_t DequantGemmMinRows();
 void SetDequantGemmMinRows(int64_t m);
 // That route on its own, for any M: x float32 [M, in] contiguous on the CPU.

@@ -10,12 +10,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "runtime/kernels/kernels_cpu.h"
 #include "runtime/kernels/kernels_f32.h"
+#include "runtime/qlinear.h"
 #include "runtime/qweight.h"
 
 namespace augur {
@@ -142,6 +144,28 @@ TEST_P(F32Invariance, EachRowEqualsItsOneRowCall) {
 INSTANTIATE_TEST_SUITE_P(Kernels, F32Invariance,
                          ::testing::Values(F32Kernel::kScalar, F32Kernel::kAvx2, F32Kernel::kAvx512),
                          [](const auto& info) { return std::string(fkernels::F32KernelName(info.param)); });
+
+TEST(KernelInvariance, QuantizedLinearAutoKeepsVerificationRowsOnTheKernels) {
+  // The LibTorch model's entry point with its default route: a verification forward (up to 17
+  // rows here) stays on the kernels (the dequantize-then-GEMM route from DequantGemmMinRows()
+  // rows is not invariant), so the same guarantee holds there.
+  if (std::getenv("AUGUR_QUANT_DEQUANT_MIN_ROWS")) GTEST_SKIP() << "AUGUR_QUANT_DEQUANT_MIN_ROWS overrides the default";
+  const int64_t gemm_rows = DequantGemmMinRows();
+  EXPECT_TRUE(gemm_rows == 0 || gemm_rows > kRowCounts.back()) << gemm_rows;
+  uint64_t seed = 200;
+  for (const QuantScheme scheme : {QuantScheme{8, 0}, QuantScheme{4, 32}}) {
+    const at::Tensor pool = Rows(576, ++seed);
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(++seed);
+    const QuantizedWeight q = QuantizeRtn(at::randn({576, 576}, gen, torch::kFloat32) * 0.05, scheme);
+    ExpectBatchInvariant(
+        [&](const float* x, int64_t m, float* y) {
+          const at::Tensor xt = at::from_blob(const_cast<float*>(x), {m, 576});
+          at::from_blob(y, {m, 576}).copy_(QuantizedLinear(xt, q, at::Tensor()));
+        },
+        576, pool, "QuantizedLinear auto " + scheme.name());
+    if (HasFatalFailure()) return;
+  }
+}
 
 TEST(KernelInvariance, TwoThreadsSplitTheLargeShapes) {
   // The checks above at 2 threads exercise the OpenMP row split only if these calls take it.
