@@ -106,7 +106,8 @@ inline __m512i LaneBlocks(bool int4) {
 // Weight rows r..r+R-1 times x rows m0..m0+MT-1, int4: acc += (sum q x) * (weight group scale
 // * x lane scale) per group of superblocks, then the zero points (module comment).
 template <int R, int MT>
-void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
+void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, float* y, int64_t r, int64_t m0,
+          PrefetchStream& pf) {
   const int64_t row_bytes = w.in_padded / 2, ng = w.groups(), sbs = xa.blocks / 2, full = w.in_padded / 64;
   const int64_t groups = full / kGroup;
   const float* scales[R];
@@ -130,6 +131,7 @@ void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, floa
     return static_cast<__mmask16>((1u << std::min(n, ng - *g0)) - 1);
   };
   for (int64_t gi = 0; gi < groups; ++gi) {
+    pf.Next();
     const int64_t sb = gi * kGroup;
     __m512i wq[R][kGroup];
     __m512 ws[R];
@@ -153,6 +155,7 @@ void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, floa
     }
   }
   for (int64_t sb = groups * kGroup; sb < sbs; ++sb) {
+    pf.Next();
     const bool half = sb == full;
     __m512i wq[R];
     __m512 ws[R];
@@ -192,7 +195,8 @@ void Tile(const Q8Activations& xa, const Int4Weights& w, const float* bias, floa
 // int8: acc += (sum (w + 128) x) * (x lane scale) per group of superblocks; the 128 * sum x
 // term and the weight row's scale come after the horizontal sum.
 template <int R, int MT>
-void Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, float* y, int64_t r, int64_t m0) {
+void Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, float* y, int64_t r, int64_t m0,
+          PrefetchStream& pf) {
   const int64_t sbs = xa.blocks / 2, full = w.in / 64, groups = full / kGroup;
   const __mmask64 tail = w.in % 64 ? (uint64_t{1} << (w.in % 64)) - 1 : 0;
   const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80));
@@ -200,6 +204,7 @@ void Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, floa
   for (int i = 0; i < R; ++i)
     for (int t = 0; t < MT; ++t) acc[i][t] = _mm512_setzero_ps();
   for (int64_t gi = 0; gi < groups; ++gi) {
+    pf.Next();
     const int64_t sb = gi * kGroup;
     __m512i wq[R][kGroup];
     for (int i = 0; i < R; ++i) {
@@ -220,6 +225,7 @@ void Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, floa
     }
   }
   for (int64_t sb = groups * kGroup; sb < sbs; ++sb) {
+    pf.Next();
     __m512i wq[R];
     for (int i = 0; i < R; ++i) {
       const int8_t* p = w.q + (r + i) * w.in + sb * 64;
@@ -244,51 +250,70 @@ void Tile(const Q8Activations& xa, const Int8Weights& w, const float* bias, floa
           (sum[i][t] - 128.f * xa.row_sum[m0 + t]) * w.scales[r + i] + (bias ? bias[r + i] : 0.f);
 }
 
-// Weight rows [r, r + rn) times x rows [m0, m0 + MT): 4 weight rows by 1 row of x (4
-// accumulators, 16 interleaved weight vectors), else 2 by 2-4 (at most 8 accumulators, 8
-// weight vectors and 4 of x, within the 32 zmm registers).
+// Weight rows [r, r + rn) times x rows [m0, m0 + MT): tiles of kTileRows weight rows (4 by
+// 4: 16 accumulators, 8 interleaved weight vectors, 2 of x codes and their lane scales, for
+// int4 4 weight-scale vectors, within the 32 zmm registers), then single rows.
+constexpr int kTileRows = 4;
 template <int MT, typename W>
-void Block(const Q8Activations& xa, const W& w, const float* bias, float* y, int64_t r, int64_t rn, int64_t m0) {
-  constexpr int R = kGroup == 2 ? 4 : MT == 1 ? 4 : 2;
+void Block(const Q8Activations& xa, const W& w, const float* bias, float* y, int64_t r, int64_t rn, int64_t m0,
+           PrefetchStream& pf) {
   int64_t i = 0;
-  for (; i + R <= rn; i += R) Tile<R, MT>(xa, w, bias, y, r + i, m0);
-  for (; i < rn; ++i) Tile<1, MT>(xa, w, bias, y, r + i, m0);
+  for (; i + kTileRows <= rn; i += kTileRows) Tile<kTileRows, MT>(xa, w, bias, y, r + i, m0, pf);
+  for (; i < rn; ++i) Tile<1, MT>(xa, w, bias, y, r + i, m0, pf);
 }
 
-// Slice `part` of `parts` of weight rows [ra, rb) (prefetch_util.h).
-inline void PrefetchRows(const Int8Weights& w, int64_t ra, int64_t rb, int64_t part, int64_t parts) {
-  PrefetchSlice(w.q + ra * w.in, (rb - ra) * w.in, part, parts);
+// The inner-loop steps of one tile (Tile: a step per group of superblocks and per superblock
+// after them), and the weight bytes of rows [ra, rb) that the prefetch streams.
+inline int64_t TileSteps(const Q8Activations& xa, int64_t full) {
+  return full / kGroup + (xa.blocks / 2 - full / kGroup * kGroup);
 }
-inline void PrefetchRows(const Int4Weights& w, int64_t ra, int64_t rb, int64_t part, int64_t parts) {
-  const int64_t ng = w.groups();
-  PrefetchSlice(w.q + ra * (w.in_padded / 2), (rb - ra) * (w.in_padded / 2), part, parts);
-  PrefetchSlice(w.scales + ra * ng, (rb - ra) * ng * 4, part, parts);
-  PrefetchSlice(w.zeros + ra * ng, (rb - ra) * ng, part, parts);
+inline int64_t TileSteps(const Q8Activations& xa, const Int8Weights& w) { return TileSteps(xa, w.in / 64); }
+inline int64_t TileSteps(const Q8Activations& xa, const Int4Weights& w) { return TileSteps(xa, w.in_padded / 64); }
+inline void StreamRows(const Int8Weights& w, int64_t ra, int64_t rb, int64_t steps, PrefetchStream* pf) {
+  pf->Reset(w.q + ra * w.in, (rb - ra) * w.in, steps);
+}
+inline void StreamRows(const Int4Weights& w, int64_t ra, int64_t rb, int64_t steps, PrefetchStream* pf) {
+  pf->Reset(w.q + ra * (w.in_padded / 2), (rb - ra) * (w.in_padded / 2), steps);
+  const int64_t ng = w.groups();  // a few lines per block: at once
+  PrefetchSlice(w.scales + ra * ng, (rb - ra) * ng * 4, 0, 1);
+  PrefetchSlice(w.zeros + ra * ng, (rb - ra) * ng, 0, 1);
+}
+// Rows [ra, rb) at once.
+inline void PrefetchRows(const Int8Weights& w, int64_t ra, int64_t rb) {
+  PrefetchSlice(w.q + ra * w.in, (rb - ra) * w.in, 0, 1);
+}
+inline void PrefetchRows(const Int4Weights& w, int64_t ra, int64_t rb) {
+  PrefetchStream none;
+  StreamRows(w, ra, rb, 1, &none);
+  PrefetchSlice(none.p, none.end - none.p, 0, 1);
 }
 
 // Blocks of kBlockRows weight rows outer, every m-tile of x inner: a block's weights (8 rows,
-// at most 12 KB at in = 1536) come from DRAM (prefetched, prefetch_util.h) for its first
-// m-tile and from L1 for the others, so a call streams the weight matrix once whatever M.
-// Every tile shape runs the same per-output arithmetic (module comment), so which tile an
-// output lands in, hence M and the thread split, does not change its bits.
+// at most 12 KB at in = 1536) come from DRAM for its first m-tile and from L1 for the others,
+// so a call streams the weight matrix once whatever M; a later block is prefetched a few
+// lines per inner step of this block's tiles (prefetch_util.h), so the stream overlaps the
+// compute. Every tile shape runs the same per-output arithmetic (module
+// comment), so which tile an output lands in, hence M and the thread split, does not change
+// its bits.
 template <typename W>
 void Rows(const Q8Activations& xa, int64_t m, const W& w, const float* bias, float* y, int64_t r0, int64_t r1) {
-  constexpr int64_t kBlockRows = 8, kAhead = 2 * kBlockRows;
-  const int64_t tiles = (m + 3) / 4;
+  constexpr int64_t kBlockRows = 8;
+  // One row of x leaves little compute per block to spread a stream over: then the block two
+  // on, all at once into L2 (which measured best at M = 1); otherwise four blocks on, streamed.
+  const int64_t ahead = (m == 1 ? 2 : 4) * kBlockRows;
+  const int64_t steps = TileSteps(xa, w), mtiles = (m + 3) / 4;
+  PrefetchStream pf;
   for (int64_t r = r0; r < r1; r += kBlockRows) {
     const int64_t rn = std::min(kBlockRows, r1 - r);
-    // The block kAhead rows on, a slice per m-tile (prefetch_util.h).
-    const int64_t pa = std::min(r + kAhead, w.out), pb = std::min(pa + kBlockRows, w.out);
+    const int64_t pa = std::min(r + ahead, w.out), pb = std::min(pa + kBlockRows, w.out);
+    if (m == 1) PrefetchRows(w, pa, pb);
+    else StreamRows(w, pa, pb, mtiles * (rn / kTileRows + rn % kTileRows) * steps, &pf);
     int64_t i = 0;
-    for (; i + 4 <= m; i += 4) {
-      PrefetchRows(w, pa, pb, i / 4, tiles);
-      Block<4>(xa, w, bias, y, r, rn, i);
-    }
-    if (i < m) PrefetchRows(w, pa, pb, i / 4, tiles);
+    for (; i + 4 <= m; i += 4) Block<4>(xa, w, bias, y, r, rn, i, pf);
     switch (m - i) {
-      case 1: Block<1>(xa, w, bias, y, r, rn, i); break;
-      case 2: Block<2>(xa, w, bias, y, r, rn, i); break;
-      case 3: Block<3>(xa, w, bias, y, r, rn, i); break;
+      case 1: Block<1>(xa, w, bias, y, r, rn, i, pf); break;
+      case 2: Block<2>(xa, w, bias, y, r, rn, i, pf); break;
+      case 3: Block<3>(xa, w, bias, y, r, rn, i, pf); break;
       default: break;
     }
   }
