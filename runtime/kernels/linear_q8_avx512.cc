@@ -49,22 +49,22 @@ inline __m512i Unpack64(const uint8_t* p, bool half) {
   return _mm512_and_si512(_mm512_broadcast_i64x4(v), nibbles);
 }
 
-// Groups of kGroup superblocks (256 columns) share one int32 accumulator per output: the
+// Groups of kGroup superblocks (128 columns) share one int32 accumulator per output: the
 // kGroup dpbusd of a group chain into it and only then is it converted and scaled, one
 // conversion and one FMA per output and group instead of per superblock (dpbusd and the FMA
-// compete for the same two vector pipes; the integer sums are exact, at most 4 * 4 * 255 *
-// 127 per lane). That needs every lane's four dpbusd to read the same 32-column block of x
-// (one scale): Interleave transposes the group's four vectors by 4-byte lanes within each
-// 128-bit lane, so output j's lane 4k + p holds bytes 4j..4j+3 of vector p's 128-bit lane k,
-// and the chain over j sums all 16 bytes of that lane, which lie in one block. The weights
-// are interleaved in the kernel (once per row and group, shared by the tile's rows of x), the
-// activations once per call (GroupActivationsVnni). Superblocks past the last whole group, or
-// partly past the weight's columns, run one at a time in the plain order.
+// compete for the same two vector pipes; the integer sums are exact, at most kGroup * 4 * 255
+// * 127 per lane). That needs each lane's kGroup dpbusd to read one 32-column block of x (one
+// scale): Interleave transposes the group's vectors by 4-byte lanes within each 128-bit lane,
+// so lane 4k + p of every output vector reads 4 bytes of vector p % kGroup's 128-bit lane k,
+// and that 128-bit lane lies in one block. The weights are interleaved in the kernel (once per
+// row and group, shared by the tile's rows of x), the activations once per call
+// (GroupActivationsVnni). Superblocks past the last whole group, or partly past the weight's
+// columns, run one at a time in the plain order. kGroup = 4 (Interleave supports it) converts
+// half as often again but needs 16 weight vectors per 4-row tile; it measured no faster.
 constexpr int kGroup = 2;
 
 // A load the compiler keeps in a register: left to itself GCC folds the x loads into the
-// dpbusd/FMA of every weight row of the tile (a memory operand each), and at one 512-bit load
-// per cycle (Zen 4) those loads, not the arithmetic, bound the 4x4 tiles.
+// dpbusd/FMA of every weight row of the tile (a memory operand each, R loads where one does).
 template <typename V>
 [[gnu::always_inline]] inline V InRegister(V v) {
   asm("" : "+v"(v));
