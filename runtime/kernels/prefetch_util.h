@@ -20,10 +20,10 @@ inline void PrefetchSlice(const void* p, int64_t bytes, int64_t part, int64_t pa
   for (int64_t l = a; l < b; ++l) _mm_prefetch(c + l * 64, _MM_HINT_T1);
 }
 
-// A byte range prefetched a few lines at a time: a kernel calls Next() once per step of its
-// inner loop, spreading a later block's lines over the current block's compute. (Prefetching
-// a whole block at a tile's start fills the core's miss buffers at once and stalls it until
-// they drain, so the stream and the compute add up again.)
+// A byte range prefetched into L2 a few lines at a time: a kernel calls Next() once per step
+// of its inner loop, spreading a later block's lines over the current block's compute.
+// (Prefetching a whole block at a tile's start fills the core's miss buffers at once and
+// stalls it until they drain, so the stream and the compute add up again.)
 struct PrefetchStream {
   const char* p = nullptr;
   const char* end = nullptr;
@@ -37,7 +37,7 @@ struct PrefetchStream {
     step = steps > 0 ? (lines + steps - 1) / steps * 64 : lines * 64;
   }
   void Next() {
-    for (int64_t k = 0; k < step && p < end; k += 64, p += 64) _mm_prefetch(p, _MM_HINT_T0);
+    for (int64_t k = 0; k < step && p < end; k += 64, p += 64) _mm_prefetch(p, _MM_HINT_T1);
   }
 };
 
