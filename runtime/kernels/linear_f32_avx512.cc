@@ -22,13 +22,15 @@ namespace augur::fkernels {
 namespace {
 
 template <int MR, int NR>
-void Tile(const float* x, const float* w, int64_t out, int64_t in, const float* bias, float* y, int64_t r) {
+void Tile(const float* x, const float* w, int64_t out, int64_t in, const float* bias, float* y, int64_t r,
+          qkernels::PrefetchStream& pf) {
   __m512 acc[MR][NR];
   for (int i = 0; i < MR; ++i)
     for (int n = 0; n < NR; ++n) acc[i][n] = _mm512_setzero_ps();
   // One loop, every load masked (all lanes but at the end): a lambda or a second loop for the
   // tail would leave acc address-taken, and GCC then stores it to the stack on every step.
   for (int64_t c = 0; c < in; c += 16) {
+    pf.Next();
     const __mmask16 k = in - c >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << (in - c)) - 1);
     __m512 wv[NR];
     for (int n = 0; n < NR; ++n) wv[n] = _mm512_maskz_loadu_ps(k, w + (r + n) * in + c);
@@ -46,9 +48,9 @@ void Tile(const float* x, const float* w, int64_t out, int64_t in, const float* 
 // Weight rows [r, r + rn) (rn <= 4) times MR rows of x.
 template <int MR>
 void Block(const float* x, const float* w, int64_t out, int64_t in, const float* bias, float* y, int64_t r,
-           int64_t rn) {
-  if (rn == 4) return Tile<MR, 4>(x, w, out, in, bias, y, r);
-  for (int64_t j = 0; j < rn; ++j) Tile<MR, 1>(x, w, out, in, bias, y, r + j);
+           int64_t rn, qkernels::PrefetchStream& pf) {
+  if (rn == 4) return Tile<MR, 4>(x, w, out, in, bias, y, r, pf);
+  for (int64_t j = 0; j < rn; ++j) Tile<MR, 1>(x, w, out, in, bias, y, r + j, pf);
 }
 
 }  // namespace
@@ -57,23 +59,22 @@ bool F32Avx512Compiled() { return true; }
 
 void F32RowsAvx512(const float* x, int64_t m, const float* w, int64_t out, int64_t in, const float* bias, float* y,
                    int64_t r0, int64_t r1) {
-  const int64_t tiles = (m + 3) / 4;
+  // As in the VNNI kernels (linear_q8_avx512.cc): the next block streamed into L2 a line or
+  // so per 16-column step of this block's tiles.
+  const int64_t mtiles = (m + 3) / 4, steps = (in + 15) / 16;
+  qkernels::PrefetchStream pf;
   for (int64_t r = r0; r < r1; r += 4) {
     const int64_t rn = r1 - r < 4 ? r1 - r : 4;
-    // The block 8 rows on, a slice per tile of x (prefetch_util.h).
-    const int64_t pa = r + 8 < out ? r + 8 : out, pb = pa + 4 < out ? pa + 4 : out;
+    const int64_t pa = r + 4 < out ? r + 4 : out, pb = pa + 4 < out ? pa + 4 : out;
+    pf.Reset(w + pa * in, (pb - pa) * in * 4, mtiles * (rn == 4 ? 1 : rn) * steps);
     int64_t i = 0;
-    for (; i + 4 <= m; i += 4) {
-      qkernels::PrefetchSlice(w + pa * in, (pb - pa) * in * 4, i / 4, tiles);
-      Block<4>(x + i * in, w, out, in, bias, y + i * out, r, rn);
-    }
-    if (i < m) qkernels::PrefetchSlice(w + pa * in, (pb - pa) * in * 4, i / 4, tiles);
+    for (; i + 4 <= m; i += 4) Block<4>(x + i * in, w, out, in, bias, y + i * out, r, rn, pf);
     const float* xr = x + i * in;
     float* yr = y + i * out;
     switch (m - i) {
-      case 3: Block<3>(xr, w, out, in, bias, yr, r, rn); break;
-      case 2: Block<2>(xr, w, out, in, bias, yr, r, rn); break;
-      case 1: Block<1>(xr, w, out, in, bias, yr, r, rn); break;
+      case 3: Block<3>(xr, w, out, in, bias, yr, r, rn, pf); break;
+      case 2: Block<2>(xr, w, out, in, bias, yr, r, rn, pf); break;
+      case 1: Block<1>(xr, w, out, in, bias, yr, r, rn, pf); break;
       default: break;
     }
   }
