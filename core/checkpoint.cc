@@ -23,11 +23,6 @@ constexpr const char* kConfigName = "config.json";
 constexpr const char* kMetaName = "augur.json";
 constexpr int kMetaFormatVersion = 1;
 
-std::string Join(const std::string& dir, const std::string& name) {
-  if (dir.empty()) return name;
-  if (dir.back() == '/') return dir + name;
-  return dir + "/" + name;
-}
 
 absl::Status Bad(const std::string& where, const std::string& problem) {
   return absl::InvalidArgumentError(absl::StrCat("checkpoint: ", where, ": ", problem));
@@ -161,8 +156,8 @@ absl::Status SaveCheckpoint(LlamaModel& model, const AugurMeta& meta, const std:
   if (!opts.tokenizer_model.empty()) AUGUR_RETURN_IF_ERROR(CopyTokenizerFiles(opts.tokenizer_model, dir));
   ModelConfig cfg = model->config();
   cfg.torch_dtype = opts.dtype;
-  AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, kConfigName), cfg.ToJson().dump(2) + "\n"));
-  AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, kMetaName), meta.ToJson().dump(2) + "\n"));
+  AUGUR_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, kConfigName), cfg.ToJson().dump(2) + "\n"));
+  AUGUR_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, kMetaName), meta.ToJson().dump(2) + "\n"));
   return absl::OkStatus();
 }
 
@@ -177,14 +172,14 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& dir, torch::D
   if (dtype != torch::kFloat32 && dtype != torch::kFloat16 && dtype != torch::kBFloat16)
     return Bad(dir, absl::StrCat("cannot load into dtype ", TorchDtypeName(dtype),
                                  " (use float32, float16 or bfloat16)"));
-  const std::string config_path = Join(dir, kConfigName);
+  const std::string config_path = JoinPath(dir, kConfigName);
   if (!FileExists(config_path))
     return Bad(dir, "no config.json; not a Hugging Face model directory");
   AUGUR_ASSIGN_OR_RETURN(ModelConfig cfg, ModelConfig::FromFile(config_path));
 
   LoadedCheckpoint out;
   out.dir = dir;
-  const std::string meta_path = Join(dir, kMetaName);
+  const std::string meta_path = JoinPath(dir, kMetaName);
   if (FileExists(meta_path)) {
     AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(meta_path));
     json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -197,14 +192,14 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& dir, torch::D
         "); LoadCheckpoint reads unquantized checkpoints only"));
 
   if (!SafetensorsCheckpoint::Exists(dir)) {
-    if (FileExists(Join(dir, "pytorch_model.bin")) || FileExists(Join(dir, "pytorch_model.bin.index.json")))
+    if (FileExists(JoinPath(dir, "pytorch_model.bin")) || FileExists(JoinPath(dir, "pytorch_model.bin.index.json")))
       return Bad(dir, "holds pytorch_model.bin only; augur reads safetensors (save_pretrained(..., "
                       "safe_serialization=True))");
     return Bad(dir, absl::StrCat("no ", kSafetensorsSingleName, " or ", kSafetensorsIndexName));
   }
   AUGUR_ASSIGN_OR_RETURN(SafetensorsCheckpoint weights, SafetensorsCheckpoint::Open(dir));
   const std::string weights_name =
-      Join(dir, weights.sharded() ? kSafetensorsIndexName : kSafetensorsSingleName);
+      JoinPath(dir, weights.sharded() ? kSafetensorsIndexName : kSafetensorsSingleName);
 
   torch::NoGradGuard no_grad;
   LlamaModel model(cfg);

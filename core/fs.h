@@ -18,6 +18,8 @@ absl::Status WriteFileAtomic(const std::string& path, std::string_view data);
 absl::Status CommitTempFile(const std::string& tmp, const std::string& path);
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 bool FileExists(const std::string& path);
+// dir + "/" + name ("name" alone when dir is empty; no doubled slash).
+std::string JoinPath(const std::string& dir, const std::string& name);
 bool IsDirectory(const std::string& path);
 absl::Status MakeDirs(const std::string& dir);
 // A fresh directory "$TMPDIR/<prefix>XXXXXX" (mkdtemp); "" when it cannot be made.

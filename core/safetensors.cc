@@ -51,11 +51,6 @@ const DtypeRow& RowOf(StDtype d) {
   return kDtypes[0];
 }
 
-std::string Join(const std::string& dir, const std::string& name) {
-  if (dir.empty()) return name;
-  if (dir.back() == '/') return dir + name;
-  return dir + "/" + name;
-}
 
 absl::Status Err(const std::string& path, const std::string& problem) {
   return absl::InvalidArgumentError(absl::StrCat("safetensors: ", path, ": ", problem));
@@ -349,8 +344,8 @@ absl::Status WriteSafetensors(const std::string& path, const NamedTensors& tenso
 absl::Status WriteSafetensorsCheckpoint(const std::string& dir, const NamedTensors& tensors,
                                         int64_t max_shard_bytes,
                                         const std::map<std::string, std::string>& metadata) {
-  std::string single = Join(dir, kSafetensorsSingleName);
-  std::string index = Join(dir, kSafetensorsIndexName);
+  std::string single = JoinPath(dir, kSafetensorsSingleName);
+  std::string index = JoinPath(dir, kSafetensorsIndexName);
   AUGUR_ASSIGN_OR_RETURN(NamedTensors ready, Prepare(dir, tensors));
 
   // Greedy sharding in the given order, as transformers does.
@@ -384,7 +379,7 @@ absl::Status WriteSafetensorsCheckpoint(const std::string& dir, const NamedTenso
     json weight_map = json::object();
     for (size_t i = 0; i < n; ++i) {
       std::string name = absl::StrFormat("model-%05d-of-%05d.safetensors", i + 1, n);
-      std::string path = Join(dir, name);
+      std::string path = JoinPath(dir, name);
       std::string tmp = TempPathFor(path);
       absl::Status st = WriteRaw(tmp, path, shards[i], metadata);
       if (!st.ok()) {
@@ -409,20 +404,20 @@ absl::Status WriteSafetensorsCheckpoint(const std::string& dir, const NamedTenso
   }
   // Shards of an earlier save that this one did not overwrite.
   for (const std::string& name : ListDir(dir))
-    if (!keep.count(name) && std::regex_match(name, ShardNamePattern())) RemoveIfExists(Join(dir, name));
+    if (!keep.count(name) && std::regex_match(name, ShardNamePattern())) RemoveIfExists(JoinPath(dir, name));
   return absl::OkStatus();
 }
 
 // ---- SafetensorsCheckpoint --------------------------------------------------------------
 
 bool SafetensorsCheckpoint::Exists(const std::string& dir) {
-  return FileExists(Join(dir, kSafetensorsSingleName)) || FileExists(Join(dir, kSafetensorsIndexName));
+  return FileExists(JoinPath(dir, kSafetensorsSingleName)) || FileExists(JoinPath(dir, kSafetensorsIndexName));
 }
 
 absl::StatusOr<SafetensorsCheckpoint> SafetensorsCheckpoint::Open(const std::string& dir) {
   SafetensorsCheckpoint ck;
-  std::string single = Join(dir, kSafetensorsSingleName);
-  std::string index = Join(dir, kSafetensorsIndexName);
+  std::string single = JoinPath(dir, kSafetensorsSingleName);
+  std::string index = JoinPath(dir, kSafetensorsIndexName);
   if (FileExists(single)) {
     AUGUR_ASSIGN_OR_RETURN(auto f, SafetensorsFile::Open(single));
     ck.files_.push_back(std::move(f));
@@ -450,7 +445,7 @@ absl::StatusOr<SafetensorsCheckpoint> SafetensorsCheckpoint::Open(const std::str
       return Err(index, absl::StrCat("weight_map names file \"", fname, "\" outside the directory"));
     auto it = file_index.find(fname);
     if (it == file_index.end()) {
-      auto opened = SafetensorsFile::Open(Join(dir, fname));
+      auto opened = SafetensorsFile::Open(JoinPath(dir, fname));
       if (!opened.ok()) {
         if (absl::IsNotFound(opened.status()))
           return Err(index, absl::StrCat("weight_map names shard ", fname, ", which does not exist"));

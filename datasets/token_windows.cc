@@ -6,15 +6,12 @@
 
 #include <algorithm>
 
+#include "core/hash.h"
+
 namespace augur {
 namespace {
 
-uint64_t Mix(uint64_t x) {  // splitmix64
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+uint64_t Mix(uint64_t x) { return SplitMix64(x); }
 
 // Uniform in [0, n) from 64 random bits (multiply-high: no modulo bias worth the name).
 int64_t Uniform(uint64_t bits, int64_t n) {

@@ -12,6 +12,7 @@
 #include "core/checkpoint_fingerprint.h"
 #include "core/device.h"
 #include "core/fs.h"
+#include "core/hash.h"
 #include "core/progress.h"
 #include "core/sampling.h"
 #include "datasets/teacher_store.h"
@@ -24,12 +25,7 @@ namespace {
 
 // SplitMix64: batch contents and policy choices are hashes of (seed, salt, index), so a
 // resumed run draws exactly what the uninterrupted one would have.
-uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+uint64_t Mix(uint64_t x) { return SplitMix64(x); }
 uint64_t Hash(uint64_t seed, uint64_t salt, uint64_t index) { return Mix(Mix(Mix(seed) ^ salt) ^ index); }
 constexpr uint64_t kOffPolicySalt = 0x6f6666, kOnPolicySalt = 0x6f6e, kPolicySalt = 0x706f6c;
 

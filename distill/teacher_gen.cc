@@ -15,6 +15,7 @@
 
 #include "core/chat_prompt.h"
 #include "core/fs.h"
+#include "core/hash.h"
 #include "core/model.h"
 #include "core/progress.h"
 #include "core/sampling.h"
@@ -26,12 +27,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-uint64_t Mix(uint64_t x) {  // splitmix64
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+uint64_t Mix(uint64_t x) { return SplitMix64(x); }
 
 std::string BaseName(const std::string& path) {
   size_t slash = path.rfind('/');

@@ -15,10 +15,6 @@ namespace {
 using json = nlohmann::json;
 constexpr char kMetaKey[] = "augur_quantization";  // safetensors __metadata__: the scheme name
 
-std::string Join(const std::string& dir, const std::string& name) {
-  return dir.empty() || dir.back() == '/' ? dir + name : dir + "/" + name;
-}
-
 absl::Status Bad(const std::string& where, const std::string& problem) {
   return absl::InvalidArgumentError(absl::StrCat("quantized checkpoint: ", where, ": ", problem));
 }
@@ -101,19 +97,19 @@ absl::Status SaveQuantizedCheckpoint(LlamaModel& model, const QuantizedLinears& 
   if (!tokenizer_model.empty()) AUGUR_RETURN_IF_ERROR(CopyTokenizerFiles(tokenizer_model, dir));
   ModelConfig cfg = model->config();
   cfg.torch_dtype = "float32";
-  AUGUR_RETURN_IF_ERROR(WriteFileAtomic(Join(dir, "config.json"), cfg.ToJson().dump(2) + "\n"));
+  AUGUR_RETURN_IF_ERROR(WriteFileAtomic(JoinPath(dir, "config.json"), cfg.ToJson().dump(2) + "\n"));
   meta.quantization = scheme.name();
   meta.extra["quantization"] = {{"scheme", scheme.name()},
                                 {"method", info.method},
                                 {"head_quantized", info.head_quantized},
                                 {"settings", info.settings}};
-  return WriteFileAtomic(Join(dir, "augur.json"), meta.ToJson().dump(2) + "\n");
+  return WriteFileAtomic(JoinPath(dir, "augur.json"), meta.ToJson().dump(2) + "\n");
 }
 
 absl::StatusOr<QuantizedCheckpoint> LoadQuantizedModel(const std::string& dir, c10::Device device,
                                                        const std::string& expect_scheme) {
   if (!IsDirectory(dir)) return absl::NotFoundError(absl::StrCat("quantized checkpoint: ", dir, ": no such directory"));
-  const std::string meta_path = Join(dir, "augur.json"), config_path = Join(dir, "config.json");
+  const std::string meta_path = JoinPath(dir, "augur.json"), config_path = JoinPath(dir, "config.json");
   if (!FileExists(config_path)) return Bad(dir, "no config.json; not a model directory");
   if (!FileExists(meta_path)) return Bad(dir, "no augur.json, so not a quantized checkpoint (load it with LoadCheckpoint)");
   QuantizedCheckpoint out;
@@ -132,7 +128,7 @@ absl::StatusOr<QuantizedCheckpoint> LoadQuantizedModel(const std::string& dir, c
     return Bad(dir, absl::StrCat("is quantized as ", out.scheme.name(), ", expected ", expect_scheme));
 
   AUGUR_ASSIGN_OR_RETURN(SafetensorsCheckpoint weights, SafetensorsCheckpoint::Open(dir));
-  const std::string file = Join(dir, kSafetensorsSingleName);
+  const std::string file = JoinPath(dir, kSafetensorsSingleName);
   for (const auto& f : weights.files()) {
     auto it = f->metadata().find(kMetaKey);
     if (it == f->metadata().end() || it->second != out.scheme.name())
@@ -184,7 +180,7 @@ absl::StatusOr<QuantizedCheckpoint> LoadQuantizedModel(const std::string& dir, c
 }
 
 absl::StatusOr<LoadedCheckpoint> LoadAnyCheckpoint(const std::string& dir, c10::Device device) {
-  const std::string meta_path = Join(dir, "augur.json");
+  const std::string meta_path = JoinPath(dir, "augur.json");
   bool quantized = false;
   if (FileExists(meta_path)) {
     AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(meta_path));

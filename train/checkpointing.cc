@@ -19,7 +19,6 @@ namespace {
 
 // POSIX rather than std::filesystem: libtorch.so exports its own older copy of the
 // std::filesystem symbols, and calls may bind to it and crash.
-std::string Join(const std::string& dir, const std::string& name) { return dir + "/" + name; }
 
 // Regular files directly in `dir` (names only).
 std::vector<std::string> ListFiles(const std::string& dir) {
@@ -28,7 +27,7 @@ std::vector<std::string> ListFiles(const std::string& dir) {
     while (const dirent* e = ::readdir(d)) {
       std::string name = e->d_name;
       if (name == "." || name == "..") continue;
-      if (!IsDirectory(Join(dir, name))) names.push_back(name);
+      if (!IsDirectory(JoinPath(dir, name))) names.push_back(name);
     }
     ::closedir(d);
   }
@@ -37,7 +36,7 @@ std::vector<std::string> ListFiles(const std::string& dir) {
 
 // Removes a staging directory that holds only files.
 void RemoveFlatDir(const std::string& dir) {
-  for (const auto& name : ListFiles(dir)) ::unlink(Join(dir, name).c_str());
+  for (const auto& name : ListFiles(dir)) ::unlink(JoinPath(dir, name).c_str());
   ::rmdir(dir.c_str());
 }
 
@@ -79,10 +78,10 @@ absl::StatusOr<TrainerState> TrainerState::FromJson(const nlohmann::json& j, std
   return s;
 }
 
-bool HasTrainerState(const std::string& dir) { return FileExists(Join(dir, kTrainerStateJson)); }
+bool HasTrainerState(const std::string& dir) { return FileExists(JoinPath(dir, kTrainerStateJson)); }
 
 absl::StatusOr<TrainerState> ReadTrainerState(const std::string& dir) {
-  const std::string path = Join(dir, kTrainerStateJson);
+  const std::string path = JoinPath(dir, kTrainerStateJson);
   if (!FileExists(path))
     return absl::NotFoundError(absl::StrCat("train: ", dir, ": no ", kTrainerStateJson,
                                             " to resume from; run without --resume to start a new run"));
@@ -96,7 +95,7 @@ absl::Status SaveTrainingCheckpoint(LlamaModel& model, const torch::optim::Optim
                                     const TrainerState& state, AugurMeta meta, const SaveOptions& save,
                                     const std::string& dir) {
   AUGUR_RETURN_IF_ERROR(MakeDirs(dir));
-  const std::string staging = Join(dir, absl::StrCat(".staging-", ::getpid()));
+  const std::string staging = JoinPath(dir, absl::StrCat(".staging-", ::getpid()));
   RemoveFlatDir(staging);
   AUGUR_RETURN_IF_ERROR(MakeDirs(staging));
 
@@ -106,7 +105,7 @@ absl::Status SaveTrainingCheckpoint(LlamaModel& model, const torch::optim::Optim
     RemoveFlatDir(staging);
     return saved;
   }
-  const std::string pt = Join(staging, kTrainerStatePt);
+  const std::string pt = JoinPath(staging, kTrainerStatePt);
   try {
     torch::serialize::OutputArchive archive, opt_archive;
     optimizer.save(opt_archive);
@@ -122,7 +121,7 @@ absl::Status SaveTrainingCheckpoint(LlamaModel& model, const torch::optim::Optim
     return absl::InternalError(
         absl::StrCat("train: ", pt, ": cannot write optimizer state: ", e.what_without_backtrace()));
   }
-  saved = WriteFileAtomic(Join(staging, kTrainerStateJson), state.ToJson().dump(2) + "\n");
+  saved = WriteFileAtomic(JoinPath(staging, kTrainerStateJson), state.ToJson().dump(2) + "\n");
   if (!saved.ok()) {
     RemoveFlatDir(staging);
     return saved;
@@ -134,8 +133,8 @@ absl::Status SaveTrainingCheckpoint(LlamaModel& model, const torch::optim::Optim
     if (name != kTrainerStateJson) files.push_back(name);
   files.push_back(kTrainerStateJson);
   for (const auto& name : files) {
-    if (std::rename(Join(staging, name).c_str(), Join(dir, name).c_str()) != 0)
-      return absl::InternalError(absl::StrCat("train: ", Join(dir, name),
+    if (std::rename(JoinPath(staging, name).c_str(), JoinPath(dir, name).c_str()) != 0)
+      return absl::InternalError(absl::StrCat("train: ", JoinPath(dir, name),
                                               ": cannot move checkpoint file into place: ", std::strerror(errno)));
   }
   RemoveFlatDir(staging);
@@ -147,15 +146,15 @@ void RemoveStaleStaging(const std::string& dir) {
   if (DIR* d = ::opendir(dir.c_str())) {
     while (const dirent* e = ::readdir(d)) {
       const std::string name = e->d_name;
-      if (name.rfind(".staging-", 0) == 0 && IsDirectory(Join(dir, name))) stale.push_back(name);
+      if (name.rfind(".staging-", 0) == 0 && IsDirectory(JoinPath(dir, name))) stale.push_back(name);
     }
     ::closedir(d);
   }
-  for (const auto& name : stale) RemoveFlatDir(Join(dir, name));
+  for (const auto& name : stale) RemoveFlatDir(JoinPath(dir, name));
 }
 
 absl::Status LoadOptimizerState(torch::optim::Optimizer& optimizer, const std::string& dir) {
-  const std::string path = Join(dir, kTrainerStatePt);
+  const std::string path = JoinPath(dir, kTrainerStatePt);
   if (!FileExists(path))
     return absl::NotFoundError(absl::StrCat("train: ", path, ": missing; the checkpoint has no optimizer state"));
   try {
