@@ -6,8 +6,10 @@
 # make teacher data (the target's own replies), distill an AR and a NAT drafter from the
 # target's layers, quantize the AR drafter to int4, build an n-gram datastore over the
 # corpus, and evaluate every drafter (alone and all together as a token tree) against the
-# target alone with `augur eval`, greedy with --check, ending with a report (report.json,
-# report.md, PNG plots) in $RUN_DIR/report.
+# target alone with `augur eval` (target and drafters on augur's native CPU engine; the
+# drafters' heads cut to the DRAFT_VOCAB most frequent teacher tokens), greedy with --check,
+# ending with a report (report.json, report.md with the verify-cost probe, PNG plots) in
+# $RUN_DIR/report.
 #
 #   scripts/quickstart.sh                          # SmolLM2-135M-Instruct (README: time)
 #   QUICKSTART_TARGET=train scripts/quickstart.sh  # the toy 5.5M target-s trained here
