@@ -163,6 +163,15 @@ absl::Status SaveCheckpoint(LlamaModel& model, const AugurMeta& meta, const std:
 
 // ---- load ---------------------------------------------------------------------------------
 
+absl::StatusOr<AugurMeta> ReadAugurMeta(const std::string& dir) {
+  const std::string meta_path = JoinPath(dir, kMetaName);
+  if (!FileExists(meta_path)) return AugurMeta{};
+  AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(meta_path));
+  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Bad(meta_path, "not valid JSON");
+  return AugurMeta::FromJson(j, meta_path);
+}
+
 absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& dir, torch::Device device,
                                                 torch::Dtype dtype) {
   if (!IsDirectory(dir)) {
@@ -179,13 +188,7 @@ absl::StatusOr<LoadedCheckpoint> LoadCheckpoint(const std::string& dir, torch::D
 
   LoadedCheckpoint out;
   out.dir = dir;
-  const std::string meta_path = JoinPath(dir, kMetaName);
-  if (FileExists(meta_path)) {
-    AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(meta_path));
-    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return Bad(meta_path, "not valid JSON");
-    AUGUR_ASSIGN_OR_RETURN(out.meta, AugurMeta::FromJson(j, meta_path));
-  }
+  AUGUR_ASSIGN_OR_RETURN(out.meta, ReadAugurMeta(dir));
   if (!out.meta.quantization.empty())
     return absl::FailedPreconditionError(absl::StrCat(
         "checkpoint: ", dir, ": is quantized (", out.meta.quantization,

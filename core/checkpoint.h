@@ -40,6 +40,10 @@ struct SaveOptions {
 absl::Status SaveCheckpoint(LlamaModel& model, const AugurMeta& meta, const std::string& dir,
                             const SaveOptions& opts = {});
 
+// DIR/augur.json parsed; the defaults (kind target, no quantization) when the file is absent.
+// Errors name the file: unreadable, not JSON, fields of the wrong type.
+absl::StatusOr<AugurMeta> ReadAugurMeta(const std::string& dir);
+
 struct LoadedCheckpoint {
   LlamaModel model{nullptr};
   AugurMeta meta;           // defaults (kind target) when augur.json is absent

@@ -3,7 +3,6 @@
 #include <absl/strings/match.h>
 #include <torch/torch.h>
 
-#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/fs.h"
@@ -84,17 +83,11 @@ struct Reader {
 absl::StatusOr<LlamaWeights> ReadLlamaWeights(const std::string& dir) {
   torch::NoGradGuard no_grad;
   if (!IsDirectory(dir)) return absl::NotFoundError(absl::StrCat(dir, ": no such directory"));
-  const std::string config_path = dir + "/config.json";
+  const std::string config_path = JoinPath(dir, "config.json");
   if (!FileExists(config_path)) return Bad(dir, "no config.json; not a Hugging Face model directory");
   LlamaWeights w;
   AUGUR_ASSIGN_OR_RETURN(w.config, ModelConfig::FromFile(config_path));
-  const std::string meta_path = dir + "/augur.json";
-  if (FileExists(meta_path)) {
-    AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(meta_path));
-    const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return Bad(meta_path, "not valid JSON");
-    AUGUR_ASSIGN_OR_RETURN(w.meta, AugurMeta::FromJson(j, meta_path));
-  }
+  AUGUR_ASSIGN_OR_RETURN(w.meta, ReadAugurMeta(dir));
   QuantScheme scheme;
   const QuantScheme* quant = nullptr;
   if (!w.meta.quantization.empty()) {
@@ -103,7 +96,7 @@ absl::StatusOr<LlamaWeights> ReadLlamaWeights(const std::string& dir) {
   }
   if (!SafetensorsCheckpoint::Exists(dir)) return Bad(dir, "no model.safetensors or model.safetensors.index.json");
   AUGUR_ASSIGN_OR_RETURN(SafetensorsCheckpoint st, SafetensorsCheckpoint::Open(dir));
-  Reader r{st, dir + "/model.safetensors", {}};
+  Reader r{st, JoinPath(dir, "model.safetensors"), {}};
 
   const ModelConfig& c = w.config;
   const int64_t hid = c.hidden_size, d = c.head_dim_or_default(), heads = c.num_attention_heads,

@@ -115,10 +115,7 @@ absl::StatusOr<QuantizedCheckpoint> LoadQuantizedModel(const std::string& dir, c
   QuantizedCheckpoint out;
   out.dir = dir;
   AUGUR_ASSIGN_OR_RETURN(ModelConfig cfg, ModelConfig::FromFile(config_path));
-  AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(meta_path));
-  const json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Bad(meta_path, "not valid JSON");
-  AUGUR_ASSIGN_OR_RETURN(out.meta, AugurMeta::FromJson(j, meta_path));
+  AUGUR_ASSIGN_OR_RETURN(out.meta, ReadAugurMeta(dir));
   if (out.meta.quantization.empty())
     return Bad(dir, "is not quantized (augur.json quantization is null); load it with LoadCheckpoint");
   auto scheme = ParseScheme(out.meta.quantization);
