@@ -161,7 +161,7 @@ int RunDistillAr(int argc, char** argv, int first) {
   auto draft_vocab = args.i64("draft-vocab");
   if (!draft_vocab.ok()) return ArFail(draft_vocab.status());
   if (*draft_vocab < 0) return ArFail(absl::InvalidArgumentError(absl::StrCat("--draft-vocab ", *draft_vocab, ": must be >= 0")));
-  std::vector<std::string> vocab_dirs = {t.out_dir, t.out_dir + "/best"};
+  std::vector<std::string> vocab_dirs = {t.out_dir, JoinPath(t.out_dir, "best")};
   train::TuneAllocatorForTraining();
   std::fprintf(stderr, "augur distill ar: %s -> %s: loss %s, policy %s%s%s, %lld steps x %lld tokens, %d threads%s\n",
                o.student.c_str(), t.out_dir.c_str(), distill::KdLossName(o.kd.kind), distill::PolicyName(o.policy),

@@ -170,7 +170,7 @@ int RunDistillNat(int argc, char** argv, int first) {
   auto draft_vocab = args.i64("draft-vocab");
   if (!draft_vocab.ok()) return NatFail(draft_vocab.status());
   if (*draft_vocab < 0) return NatFail(absl::InvalidArgumentError(absl::StrCat("--draft-vocab ", *draft_vocab, ": must be >= 0")));
-  std::vector<std::string> vocab_dirs = {t.out_dir, t.out_dir + "/best"};
+  std::vector<std::string> vocab_dirs = {t.out_dir, JoinPath(t.out_dir, "best")};
   train::TuneAllocatorForTraining();
   std::fprintf(stderr,
                "augur distill nat: %s -> %s: gamma %lld, loss %s, %lld groups/window, %lld steps x %lld windows of "

@@ -126,10 +126,10 @@ int RunQuantize(int argc, char** argv, int first) {
       !st.ok())
     return Fail(cmd, st);
   // A drafter's reduced vocabulary travels with it (eval/draft_vocab.h).
-  if (const std::string dv = model_dir + "/" + kDraftVocabFile; FileExists(dv)) {
+  if (const std::string dv = JoinPath(model_dir, kDraftVocabFile); FileExists(dv)) {
     auto text = ReadFile(dv);
     if (!text.ok()) return Fail(cmd, text.status());
-    if (auto st = WriteFileAtomic(out_dir + "/" + kDraftVocabFile, *text); !st.ok()) return Fail(cmd, st);
+    if (auto st = WriteFileAtomic(JoinPath(out_dir, kDraftVocabFile), *text); !st.ok()) return Fail(cmd, st);
   }
 
   int64_t fp32_bytes = 0, q_bytes = 0;

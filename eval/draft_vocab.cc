@@ -40,7 +40,7 @@ std::vector<int64_t> RankByCount(const std::vector<int64_t>& counts) {
 }
 
 absl::StatusOr<std::optional<DraftVocab>> ReadDraftVocab(const std::string& dir, int64_t vocab) {
-  const std::string path = dir + "/" + kDraftVocabFile;
+  const std::string path = JoinPath(dir, kDraftVocabFile);
   if (!FileExists(path)) return std::optional<DraftVocab>();
   AUGUR_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
   const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -69,7 +69,7 @@ absl::StatusOr<std::optional<DraftVocab>> ReadDraftVocab(const std::string& dir,
 absl::Status WriteDraftVocab(const std::string& dir, const DraftVocab& v) {
   const nlohmann::json j = {{"format", "augur-draft-vocab"}, {"version", 1}, {"source", v.source},
                             {"size", v.size}, {"ranked", v.ranked}};
-  return WriteFileAtomic(dir + "/" + kDraftVocabFile, j.dump());
+  return WriteFileAtomic(JoinPath(dir, kDraftVocabFile), j.dump());
 }
 
 at::Tensor ExpandToVocab(const at::Tensor& q_sub, const at::Tensor& ids, int64_t vocab) {

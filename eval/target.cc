@@ -11,6 +11,26 @@
 #include "runtime/scheme.h"
 
 namespace augur {
+namespace {
+
+// The cache entries asked for (0: max_position_embeddings), within the model's positions.
+absl::StatusOr<int64_t> Capacity(const TargetOptions& opts, const ModelConfig& cfg) {
+  const int64_t capacity = opts.capacity > 0 ? opts.capacity : cfg.max_position_embeddings;
+  if (capacity > cfg.max_position_embeddings)
+    return absl::InvalidArgumentError(absl::StrCat(opts.dir, ": prompt + max_new + draft needs ", capacity,
+                                                   " positions; max_position_embeddings is ",
+                                                   cfg.max_position_embeddings));
+  return capacity;
+}
+
+LoadedTarget Finish(LoadedTarget out, std::unique_ptr<DecodeModel> model, const char* engine) {
+  out.model = std::move(model);
+  out.engine = engine;
+  out.precision = out.model->precision();
+  return out;
+}
+
+}  // namespace
 
 absl::StatusOr<LoadedTarget> LoadTarget(const TargetOptions& opts) {
   if (opts.engine != "auto" && opts.engine != "native" && opts.engine != "torch")
@@ -45,18 +65,9 @@ absl::StatusOr<LoadedTarget> LoadTarget(const TargetOptions& opts) {
     }
     out.config = w.config;
     out.meta = w.meta;
-    const int64_t capacity = opts.capacity > 0 ? opts.capacity : out.config.max_position_embeddings;
-    if (capacity > out.config.max_position_embeddings)
-      return absl::InvalidArgumentError(absl::StrCat(opts.dir, ": prompt + max_new + draft needs ", capacity,
-                                                     " positions; max_position_embeddings is ",
-                                                     out.config.max_position_embeddings));
+    AUGUR_ASSIGN_OR_RETURN(const int64_t capacity, Capacity(opts, out.config));
     auto native = NativeLlama::Create(std::move(w), capacity);
-    if (native.ok()) {
-      out.model = std::move(*native);
-      out.engine = "native";
-      out.precision = out.model->precision();
-      return out;
-    }
+    if (native.ok()) return Finish(std::move(out), std::move(*native), "native");
     if (opts.engine == "native")
       return absl::Status(native.status().code(), absl::StrCat(opts.dir, ": ", native.status().message()));
     std::fprintf(stderr, "target %s: %s; running on LibTorch\n", opts.dir.c_str(),
@@ -74,15 +85,8 @@ absl::StatusOr<LoadedTarget> LoadTarget(const TargetOptions& opts) {
   }
   out.config = ckpt.model->config();
   out.meta = ckpt.meta;
-  const int64_t capacity = opts.capacity > 0 ? opts.capacity : out.config.max_position_embeddings;
-  if (capacity > out.config.max_position_embeddings)
-    return absl::InvalidArgumentError(absl::StrCat(opts.dir, ": prompt + max_new + draft needs ", capacity,
-                                                   " positions; max_position_embeddings is ",
-                                                   out.config.max_position_embeddings));
-  out.model = std::make_unique<TorchDecodeModel>(ckpt.model, capacity);
-  out.engine = "torch";
-  out.precision = out.model->precision();
-  return out;
+  AUGUR_ASSIGN_OR_RETURN(const int64_t capacity, Capacity(opts, out.config));
+  return Finish(std::move(out), std::make_unique<TorchDecodeModel>(ckpt.model, capacity), "torch");
 }
 
 }  // namespace augur
