@@ -39,7 +39,7 @@ double TimePropose(augur::Drafter& d, int64_t context_len, int64_t gamma, int64_
   std::vector<double> ms;
   for (int64_t it = 0; it < iters + 3; ++it) {
     const auto t0 = Clock::now();
-    augur::Draft draft = d.Propose(ctx, gamma, greedy, sampler);
+    augur::Draft draft = d.Propose({ctx, gamma, greedy, sampler});
     const double dt = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
     if (it >= 3) ms.push_back(dt);
     ctx.insert(ctx.end(), draft.tokens.begin(), draft.tokens.end());

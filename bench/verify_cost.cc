@@ -33,6 +33,7 @@
 #include "bench/bench_util.h"
 #include "runtime/kernels/kernels_cpu.h"
 #include "runtime/kernels/kernels_f32.h"
+#include "runtime/scheme.h"
 
 namespace {
 
@@ -82,7 +83,7 @@ Linear Make(const Shape& s, const std::string& scheme, std::mt19937& rng) {
     for (auto& v : l.q8) v = static_cast<int8_t>(byte(rng) % 255 - 127);
     l.scales.assign(s.out, 0.01f);
   } else {
-    l.group = scheme == "int4-g32" ? 32 : 128;
+    l.group = augur::ParseScheme(scheme).value().group;
     l.in_padded = (s.in + l.group - 1) / l.group * l.group;
     l.q4.resize(s.out * l.in_padded / 2);
     for (auto& v : l.q4) v = static_cast<uint8_t>(byte(rng));
@@ -142,8 +143,7 @@ int main(int argc, char** argv) {
   if (!ints(threads_arg, &thread_counts)) return Usage(("bad --threads " + threads_arg).c_str());
   std::vector<std::string> schemes = absl::StrSplit(schemes_arg, ',');
   for (const auto& s : schemes)
-    if (s != "fp32" && s != "int8" && s != "int4-g32" && s != "int4-g128")
-      return Usage(("unknown scheme " + s).c_str());
+    if (s != "fp32" && !augur::ParseScheme(s).ok()) return Usage(("unknown scheme " + s).c_str());
   if (cpu_time && (thread_counts.size() != 1 || thread_counts[0] != 1))
     return Usage("--cpu-time needs --threads 1 (it reads the calling thread's clock)");
   int64_t max_m = 1;

@@ -87,8 +87,8 @@ json AugurMeta::ToJson() const {
   json j;
   j["format_version"] = kMetaFormatVersion;
   j["kind"] = kind;
-  if (kind == "nat-drafter" || gamma > 0) j["gamma"] = gamma;
-  if (kind == "nat-drafter" || mask_token_id >= 0) j["mask_token_id"] = mask_token_id;
+  if (kind == kKindNatDrafter || gamma > 0) j["gamma"] = gamma;
+  if (kind == kKindNatDrafter || mask_token_id >= 0) j["mask_token_id"] = mask_token_id;
   j["quantization"] = quantization.empty() ? json(nullptr) : json(quantization);
   j["provenance"] = {{"target_fingerprint", target_fingerprint},
                      {"data_fingerprint", data_fingerprint},
@@ -97,6 +97,21 @@ json AugurMeta::ToJson() const {
                      {"version", version.empty() ? std::string(AUGUR_VERSION_STRING) : version}};
   j["extra"] = extra.is_object() ? extra : json::object();
   return j;
+}
+
+const std::vector<ArtifactKind>& ArtifactKinds() {
+  static const std::vector<ArtifactKind> kTable = {
+      {kKindTarget, "a model to serve (imported, trained, or quantized by augur quantize)", false},
+      {kKindArDrafter, "a compact autoregressive drafter (augur distill ar)", true},
+      {kKindNatDrafter, "a parallel drafter: gamma tokens in one forward (augur distill nat)", true},
+  };
+  return kTable;
+}
+
+const ArtifactKind* FindArtifactKind(std::string_view name) {
+  for (const ArtifactKind& k : ArtifactKinds())
+    if (name == k.name) return &k;
+  return nullptr;
 }
 
 absl::StatusOr<AugurMeta> AugurMeta::FromJson(const json& j, const std::string& source_view) {
@@ -109,8 +124,11 @@ absl::StatusOr<AugurMeta> AugurMeta::FromJson(const json& j, const std::string& 
     return Bad(source, absl::StrCat("format_version ", format_version, " is newer than this augur reads (",
                                     kMetaFormatVersion, "); upgrade augur"));
   AUGUR_RETURN_IF_ERROR(GetField(j, "kind", &m.kind, source));
-  if (m.kind != "target" && m.kind != "ar-drafter" && m.kind != "nat-drafter")
-    return Bad(source, absl::StrCat("unknown kind '", m.kind, "' (target, ar-drafter or nat-drafter)"));
+  if (FindArtifactKind(m.kind) == nullptr) {
+    std::string known;
+    for (const ArtifactKind& k : ArtifactKinds()) absl::StrAppend(&known, known.empty() ? "" : ", ", k.name);
+    return Bad(source, absl::StrCat("unknown kind '", m.kind, "' (known: ", known, ")"));
+  }
   AUGUR_RETURN_IF_ERROR(GetField(j, "gamma", &m.gamma, source));
   if (m.gamma < 0) return Bad(source, absl::StrCat("gamma ", m.gamma, " is negative"));
   AUGUR_RETURN_IF_ERROR(GetField(j, "mask_token_id", &m.mask_token_id, source));

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/config.h"
 #include "core/model.h"
@@ -12,9 +14,21 @@
 
 namespace augur {
 
+// The kinds of checkpoint augur writes (augur.json "kind"), each named once.
+struct ArtifactKind {
+  const char* name;         // "target", "ar-drafter", "nat-drafter"
+  const char* description;  // for --help and messages
+  bool drafter;             // eval's --drafter can load it
+};
+const std::vector<ArtifactKind>& ArtifactKinds();
+const ArtifactKind* FindArtifactKind(std::string_view name);  // nullptr: unknown
+inline constexpr char kKindTarget[] = "target";
+inline constexpr char kKindArDrafter[] = "ar-drafter";
+inline constexpr char kKindNatDrafter[] = "nat-drafter";
+
 // augur.json: what augur knows about a checkpoint beyond config.json.
 struct AugurMeta {
-  std::string kind = "target";  // target | ar-drafter | nat-drafter
+  std::string kind = kKindTarget;  // a name of ArtifactKinds()
   int64_t gamma = 0;            // NAT drafters
   int64_t mask_token_id = -1;   // NAT drafters
   std::string quantization;     // "" = none; else a scheme name (int8, int4-g32, ...)

@@ -61,14 +61,46 @@ int64_t ModelConfig::num_parameters() const {
   return per_layer * num_hidden_layers + embed + hidden_size;
 }
 
+const std::vector<Architecture>& Architectures() {
+  static const std::vector<Architecture> kTable = {
+      // hf, model_type, gguf, qkv_bias, o_bias, permuted_qk
+      {"LlamaForCausalLM", "llama", "llama", false, true, true},
+      {"Qwen2ForCausalLM", "qwen2", "qwen2", true, false, false},
+      {"MistralForCausalLM", "mistral", "mistral", false, false, true},
+  };
+  return kTable;
+}
+
+namespace {
+const Architecture* FindBy(const char* Architecture::*field, std::string_view name) {
+  for (const Architecture& a : Architectures())
+    if (name == a.*field) return &a;
+  return nullptr;
+}
+}  // namespace
+
+const Architecture* FindArchitecture(std::string_view hf) { return FindBy(&Architecture::hf, hf); }
+const Architecture* FindArchitectureByModelType(std::string_view t) { return FindBy(&Architecture::model_type, t); }
+const Architecture* FindArchitectureByGguf(std::string_view g) { return FindBy(&Architecture::gguf, g); }
+
+std::string ArchitectureList(const char* Architecture::*field) {
+  std::string out;
+  for (const Architecture& a : Architectures()) absl::StrAppend(&out, out.empty() ? "" : ", ", a.*field);
+  return out;
+}
+
+const Architecture& ModelConfig::arch() const {
+  const Architecture* a = FindArchitecture(architecture);
+  AUGUR_CHECK(a != nullptr, "config: unsupported architecture '", architecture, "' (Validate() refuses it)");
+  return *a;
+}
+
 absl::Status ModelConfig::Validate(const std::string& source) const {
   auto bad = [&](const std::string& what) {
     return absl::InvalidArgumentError(absl::StrCat("config: ", source, ": ", what));
   };
-  if (architecture != "LlamaForCausalLM" && architecture != "Qwen2ForCausalLM" &&
-      architecture != "MistralForCausalLM")
-    return bad(absl::StrCat("unsupported architecture '", architecture,
-                            "' (supported: LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM)"));
+  if (FindArchitecture(architecture) == nullptr)
+    return bad(absl::StrCat("unsupported architecture '", architecture, "' (supported: ", ArchitectureList(), ")"));
   if (vocab_size <= 0 || hidden_size <= 0 || intermediate_size <= 0 || num_hidden_layers <= 0 ||
       num_attention_heads <= 0 || num_key_value_heads <= 0 || max_position_embeddings <= 0)
     return bad("sizes must be positive (vocab_size, hidden_size, intermediate_size, "
@@ -94,15 +126,12 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(const json& j, const std::stri
   auto arch = j.find("architectures");
   if (arch != j.end() && arch->is_array() && !arch->empty() && (*arch)[0].is_string()) {
     c.architecture = (*arch)[0].get<std::string>();
-  } else if (model_type == "llama") {
-    c.architecture = "LlamaForCausalLM";
-  } else if (model_type == "qwen2") {
-    c.architecture = "Qwen2ForCausalLM";
-  } else if (model_type == "mistral") {
-    c.architecture = "MistralForCausalLM";
+  } else if (const Architecture* a = FindArchitectureByModelType(model_type)) {
+    c.architecture = a->hf;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config: ", source, ": no 'architectures' list and unknown model_type '", model_type, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: ", source, ": no 'architectures' list and unknown model_type '", model_type,
+                     "' (known: ", ArchitectureList(&Architecture::model_type), ")"));
   }
   AUGUR_RETURN_IF_ERROR(Get(j, "vocab_size", &c.vocab_size, source));
   AUGUR_RETURN_IF_ERROR(Get(j, "hidden_size", &c.hidden_size, source));
@@ -121,7 +150,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(const json& j, const std::stri
   AUGUR_RETURN_IF_ERROR(GetTokenId(j, "eos_token_id", &c.eos_token_id, source));
   AUGUR_RETURN_IF_ERROR(Get(j, "torch_dtype", &c.torch_dtype, source));
   if (j.contains("dtype") && j["dtype"].is_string()) c.torch_dtype = j["dtype"].get<std::string>();
-  if (c.architecture == "Qwen2ForCausalLM") c.attention_bias = true;  // Qwen2 always has q/k/v bias
+  const Architecture* a = FindArchitecture(c.architecture);
+  if (a != nullptr && a->qkv_bias) c.attention_bias = true;  // Qwen2 always has q/k/v bias
   if (c.architecture == "MistralForCausalLM" || c.architecture == "Qwen2ForCausalLM") {
     bool use_sliding = c.architecture == "MistralForCausalLM";
     AUGUR_RETURN_IF_ERROR(Get(j, "use_sliding_window", &use_sliding, source));
@@ -158,9 +188,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(const json& j, const std::stri
 json ModelConfig::ToJson() const {
   json j;
   j["architectures"] = {architecture};
-  j["model_type"] = architecture == "Qwen2ForCausalLM" ? "qwen2"
-                    : architecture == "MistralForCausalLM" ? "mistral"
-                                                           : "llama";
+  const Architecture* a = FindArchitecture(architecture);
+  j["model_type"] = a != nullptr ? a->model_type : "llama";
   j["vocab_size"] = vocab_size;
   j["hidden_size"] = hidden_size;
   j["intermediate_size"] = intermediate_size;

@@ -13,6 +13,25 @@
 
 namespace augur {
 
+// The architectures augur runs, each described once: how config.json, GGUF and the model
+// code name it, and what differs between them. Everything that asks "which architecture"
+// reads this table.
+struct Architecture {
+  const char* hf;          // config.json "architectures"[0]
+  const char* model_type;  // config.json "model_type" (when "architectures" is absent)
+  const char* gguf;        // GGUF general.architecture (llama.cpp's name)
+  bool qkv_bias;           // q/k/v carry biases (config.json attention_bias default; GGUF import)
+  bool o_bias;             // attention_bias puts a bias on o_proj too (transformers' Llama)
+  bool permuted_qk;        // llama.cpp's converter permutes q/k rows (adjacent-pair rotary)
+};
+const std::vector<Architecture>& Architectures();
+// nullptr when augur does not run it.
+const Architecture* FindArchitecture(std::string_view hf);
+const Architecture* FindArchitectureByModelType(std::string_view model_type);
+const Architecture* FindArchitectureByGguf(std::string_view gguf);
+// "LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM" (field: hf, model_type or gguf).
+std::string ArchitectureList(const char* Architecture::*field = &Architecture::hf);
+
 struct ModelConfig {
   // "LlamaForCausalLM" | "Qwen2ForCausalLM" | "MistralForCausalLM".
   std::string architecture = "LlamaForCausalLM";
@@ -33,6 +52,10 @@ struct ModelConfig {
   int64_t eos_token_id = 2;
   std::string torch_dtype = "float32";
 
+  // This config's row of Architectures() (Validate() guarantees there is one).
+  const Architecture& arch() const;
+  // o_proj has a bias (attention_bias on an architecture whose o_proj takes it).
+  bool o_proj_bias() const { return attention_bias && arch().o_bias; }
   int64_t head_dim_or_default() const { return head_dim > 0 ? head_dim : hidden_size / num_attention_heads; }
   // Parameter count (embeddings counted once when tied).
   int64_t num_parameters() const;

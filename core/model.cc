@@ -88,7 +88,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg, int64_t layer)
   k_proj = register_module("k_proj", torch::nn::Linear(LinearOptions(c, n_kv_heads * head_dim).bias(cfg.attention_bias)));
   v_proj = register_module("v_proj", torch::nn::Linear(LinearOptions(c, n_kv_heads * head_dim).bias(cfg.attention_bias)));
   // transformers' Llama puts the bias on o_proj too; Qwen2 only on q/k/v.
-  const bool o_bias = cfg.attention_bias && cfg.architecture == "LlamaForCausalLM";
+  const bool o_bias = cfg.o_proj_bias();
   o_proj = register_module("o_proj", torch::nn::Linear(LinearOptions(n_heads * head_dim, c).bias(o_bias)));
 }
 
@@ -229,20 +229,24 @@ ForwardOutput LlamaModelImpl::forward(const at::Tensor& ids, KVCache* cache, con
   }
 
   ForwardOutput out;
+  const int64_t n_layers = cfg_.num_hidden_layers;
+  for (int64_t l : opts.hidden_layers)
+    AUGUR_CHECK(l >= 0 && l <= n_layers, "model: hidden layer ", l, " outside [0, ", n_layers, "]");
   auto want = [&](int64_t layer) {
     for (int64_t l : opts.hidden_layers)
       if (l == layer) return true;
     return false;
   };
+  std::vector<at::Tensor> taps(static_cast<size_t>(n_layers + 1));  // by layer
   at::Tensor h = model->embed_tokens(ids_d);
-  if (want(0)) out.hidden.push_back(h);
-  const int64_t n_layers = cfg_.num_hidden_layers;
+  if (want(0)) taps[0] = h;
   for (int64_t i = 0; i < n_layers; ++i) {
     h = model->layers->ptr<DecoderLayerImpl>(i)->forward(h, cos, sin, mask, cache);
-    if (want(i + 1) && i + 1 < n_layers) out.hidden.push_back(h);
+    if (want(i + 1) && i + 1 < n_layers) taps[i + 1] = h;
   }
   h = model->norm(h);
-  if (want(n_layers)) out.hidden.push_back(h);
+  if (want(n_layers)) taps[n_layers] = h;
+  for (int64_t l : opts.hidden_layers) out.hidden.push_back(taps[l]);  // in the order asked
   if (cache != nullptr) cache->advance(t);
   if (opts.logits_last > 0 && opts.logits_last < t) h = h.narrow(1, t - opts.logits_last, opts.logits_last);
   out.logits = (head_backend ? head_backend->forward(h) : at::linear(h, output_weight())).to(torch::kFloat32);

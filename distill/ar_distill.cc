@@ -299,7 +299,7 @@ absl::StatusOr<train::TrainResult> DistillAr(const ArDistillOptions& opts) {
   train::TrainJob job;
   job.init = start.init;
   job.objective = &objective;
-  FillDrafterJob("ar-drafter", s, opts.command_line, opts.ToJson(), opts.qat, &job);
+  FillDrafterJob(kKindArDrafter, s, opts.command_line, opts.ToJson(), opts.qat, &job);
   train::TrainOptions topts = opts.train;
   topts.command_line = opts.command_line;
   return train::Train(cfg, data, topts, job);

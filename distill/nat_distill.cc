@@ -193,7 +193,7 @@ absl::StatusOr<train::TrainResult> DistillNat(const NatDistillOptions& opts) {
   train::TrainJob job;
   job.init = start.init;
   job.objective = &objective;
-  FillDrafterJob("nat-drafter", s, opts.command_line, resolved.ToJson(), opts.qat, &job);
+  FillDrafterJob(kKindNatDrafter, s, opts.command_line, resolved.ToJson(), opts.qat, &job);
   job.meta.gamma = opts.gamma;
   job.meta.mask_token_id = s.mask_id;
   if (auto tok = Tokenizer::Load(s.target.tokenizer_model); tok.ok() && tok->mask_id() != s.mask_id)

@@ -28,8 +28,10 @@ absl::Status ArDrafter::Begin(const std::vector<int64_t>& prompt) {
   return absl::OkStatus();
 }
 
-Draft ArDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
-                         Sampler& sampler) {
+Draft ArDrafter::Propose(const DraftRequest& req) {
+  const std::vector<int64_t>& context = req.context;
+  const int64_t gamma = req.gamma;
+  const SamplingParams& params = req.params;
   torch::NoGradGuard no_grad;
   Draft draft;
   if (gamma <= 0 || context.empty()) return draft;
@@ -50,7 +52,7 @@ Draft ArDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma, con
     cached_.insert(cached_.end(), feed.begin(), feed.end());
     // Greedy: q is the plain softmax (verification ignores it; tree top-k branches use it).
     at::Tensor q = params.greedy() ? logits.softmax(-1) : SamplingProbs(logits, params);
-    int64_t tok = params.greedy() ? GreedyTokens(logits).item<int64_t>() : sampler.SampleFromProbs(q);
+    int64_t tok = params.greedy() ? GreedyTokens(logits).item<int64_t>() : req.sampler.SampleFromProbs(q);
     if (ids_.defined()) {  // subset index -> target id; q zero outside the subset
       tok = id_list_[static_cast<size_t>(tok)];
       q = ExpandToVocab(q, ids_, decoder_->config().vocab_size);

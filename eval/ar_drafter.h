@@ -18,8 +18,7 @@ class ArDrafter : public Drafter {
   explicit ArDrafter(std::unique_ptr<DecodeModel> decoder, std::string name = "ar");
   std::string name() const override { return name_; }
   absl::Status Begin(const std::vector<int64_t>& prompt) override;
-  Draft Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
-                Sampler& sampler) override;
+  Draft Propose(const DraftRequest& req) override;
   const DecodeModel& decoder() const { return *decoder_; }
   // A reduced draft vocabulary (eval/draft_vocab.h): the head scores only `ids`; drafted
   // tokens and q are mapped back to the target's vocabulary.

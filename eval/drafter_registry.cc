@@ -153,7 +153,7 @@ std::unique_ptr<DecodeModel> MakeDecoder(const std::string& spec, const std::str
 absl::StatusOr<std::unique_ptr<Drafter>> MakeAr(const std::string& arg, const DrafterContext& ctx) {
   AUGUR_ASSIGN_OR_RETURN(ModelDrafterArg a, ParseModelDrafterArg("ar", arg));
   AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadDrafterCheckpoint("ar", a.dir, ctx));
-  if (ckpt.meta.kind == "nat-drafter")
+  if (ckpt.meta.kind == kKindNatDrafter)
     return absl::InvalidArgumentError(absl::StrCat("--drafter ar:", a.dir, ": is a NAT drafter; use nat:", a.dir));
   AUGUR_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
                          ChooseDraftVocab("--drafter ar:" + arg, a, ckpt.model->config().vocab_size));

@@ -23,9 +23,16 @@ absl::Status DrafterSet::Begin(const std::vector<int64_t>& prompt) {
   return absl::OkStatus();
 }
 
-Draft DrafterSet::Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
-                          Sampler& sampler) {
-  return members_.empty() ? Draft{} : members_.front()->Propose(context, gamma, params, sampler);
+Draft DrafterSet::Propose(const DraftRequest& req) {
+  return members_.empty() ? Draft{} : members_.front()->Propose(req);
+}
+
+std::vector<int64_t> DrafterSet::target_layers() const {
+  return members_.empty() ? std::vector<int64_t>{} : members_.front()->target_layers();
+}
+
+void DrafterSet::Accepted(const Verified& step) {
+  if (!members_.empty()) members_.front()->Accepted(step);
 }
 
 std::vector<Drafter*> DrafterSet::members() const {

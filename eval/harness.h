@@ -27,7 +27,7 @@ class NullDrafter : public Drafter {
  public:
   std::string name() const override { return "target-only"; }
   absl::Status Begin(const std::vector<int64_t>&) override { return absl::OkStatus(); }
-  Draft Propose(const std::vector<int64_t>&, int64_t, const SamplingParams&, Sampler&) override { return {}; }
+  Draft Propose(const DraftRequest&) override { return {}; }
 };
 
 // Several drafters at once: SpeculativeGenerateTree merges their proposals into one token
@@ -38,8 +38,10 @@ class DrafterSet : public Drafter {
   explicit DrafterSet(std::vector<std::unique_ptr<Drafter>> members);
   std::string name() const override;  // "a+b+c"
   absl::Status Begin(const std::vector<int64_t>& prompt) override;
-  Draft Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
-                Sampler& sampler) override;
+  // As a chain drafter the set is its first member (layers, proposals and verdicts).
+  std::vector<int64_t> target_layers() const override;
+  Draft Propose(const DraftRequest& req) override;
+  void Accepted(const Verified& step) override;
   std::vector<Drafter*> members() const;
 
  private:

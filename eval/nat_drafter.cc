@@ -32,8 +32,11 @@ absl::Status NatDrafter::Begin(const std::vector<int64_t>& prompt) {
   return absl::OkStatus();
 }
 
-Draft NatDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
-                          Sampler& sampler) {
+Draft NatDrafter::Propose(const DraftRequest& req) {
+  const std::vector<int64_t>& context = req.context;
+  const SamplingParams& params = req.params;
+  Sampler& sampler = req.sampler;
+  int64_t gamma = req.gamma;
   torch::NoGradGuard no_grad;
   Draft draft;
   if (gamma <= 0 || context.empty()) return draft;
@@ -98,7 +101,7 @@ absl::Status NatDrafter::SetDraftVocab(const std::vector<int64_t>& ids) {
 }
 
 absl::Status CheckNatMeta(const AugurMeta& meta, const ModelConfig& cfg, const std::string& source) {
-  if (meta.kind != "nat-drafter")
+  if (meta.kind != kKindNatDrafter)
     return absl::InvalidArgumentError(absl::StrCat("nat drafter: ", source, ": augur.json kind is '", meta.kind,
                                                    "', not 'nat-drafter' (train one with augur distill nat)"));
   if (meta.gamma < 1)

@@ -31,8 +31,7 @@ class NatDrafter : public Drafter {
   // "nat" plus, once a request was clipped, " (gamma N clipped to the trained K)".
   std::string name() const override;
   absl::Status Begin(const std::vector<int64_t>& prompt) override;
-  Draft Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
-                Sampler& sampler) override;
+  Draft Propose(const DraftRequest& req) override;
 
   int64_t trained_gamma() const { return trained_gamma_; }
   int64_t mask_id() const { return mask_id_; }

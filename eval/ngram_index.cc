@@ -221,22 +221,22 @@ absl::StatusOr<NgramIndex> BuildNgramIndex(const std::string& store_path, const 
 NgramDrafter::NgramDrafter(std::shared_ptr<const NgramIndex> index, Options opts)
     : index_(std::move(index)), opts_(opts) {}
 
-Draft NgramDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
-                            Sampler& sampler) {
+Draft NgramDrafter::Propose(const DraftRequest& req) {
+  const int64_t gamma = req.gamma;
   Draft d;
   std::pair<int64_t, int64_t> range;
-  const int64_t n = index_->LongestMatch(context, opts_.max_ngram, opts_.min_ngram, &range);
+  const int64_t n = index_->LongestMatch(req.context, opts_.max_ngram, opts_.min_ngram, &range);
   if (n == 0 || gamma <= 0) return d;
   // branch 1: the most frequent next token, then the most frequent after it, ...
   for (const Continuation& c : index_->Continuations(range, n, gamma, 1, gamma)) d.tokens.push_back(c.token);
   return d;
 }
 
-Draft NgramDrafter::ProposeTree(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
-                                Sampler& sampler) {
+Draft NgramDrafter::ProposeTree(const DraftRequest& req) {
+  const int64_t gamma = req.gamma;
   Draft d;
   std::pair<int64_t, int64_t> range;
-  const int64_t n = index_->LongestMatch(context, opts_.max_ngram, opts_.min_ngram, &range);
+  const int64_t n = index_->LongestMatch(req.context, opts_.max_ngram, opts_.min_ngram, &range);
   if (n == 0 || gamma <= 0) return d;
   for (const Continuation& c : index_->Continuations(range, n, gamma, opts_.branch, opts_.max_nodes)) {
     d.tokens.push_back(c.token);

@@ -89,10 +89,8 @@ class NgramDrafter : public Drafter {
   NgramDrafter(std::shared_ptr<const NgramIndex> index, Options opts);
   std::string name() const override { return "ngram"; }
   absl::Status Begin(const std::vector<int64_t>& prompt) override { return absl::OkStatus(); }
-  Draft Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
-                Sampler& sampler) override;
-  Draft ProposeTree(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
-                    Sampler& sampler) override;
+  Draft Propose(const DraftRequest& req) override;
+  Draft ProposeTree(const DraftRequest& req) override;
 
  private:
   std::shared_ptr<const NgramIndex> index_;

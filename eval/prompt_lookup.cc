@@ -20,10 +20,9 @@ std::vector<int64_t> PromptLookupDrafter::Lookup(const std::vector<int64_t>& con
   return {};
 }
 
-Draft PromptLookupDrafter::Propose(const std::vector<int64_t>& context, int64_t gamma,
-                                   const SamplingParams& params, Sampler& sampler) {
+Draft PromptLookupDrafter::Propose(const DraftRequest& req) {
   Draft d;
-  d.tokens = Lookup(context, gamma, max_ngram_, min_ngram_);
+  d.tokens = Lookup(req.context, req.gamma, max_ngram_, min_ngram_);
   return d;
 }
 

@@ -13,8 +13,7 @@ class PromptLookupDrafter : public Drafter {
       : max_ngram_(max_ngram), min_ngram_(min_ngram) {}
   std::string name() const override { return "prompt-lookup"; }
   absl::Status Begin(const std::vector<int64_t>& prompt) override { return absl::OkStatus(); }
-  Draft Propose(const std::vector<int64_t>& context, int64_t gamma, const SamplingParams& params,
-                Sampler& sampler) override;
+  Draft Propose(const DraftRequest& req) override;
 
   // The lookup itself, for tests and other retrieval drafters.
   static std::vector<int64_t> Lookup(const std::vector<int64_t>& context, int64_t gamma, int64_t max_ngram,

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 
 #include "eval/token_tree.h"
@@ -42,6 +43,7 @@ struct Engine {
                                                      " cache entries; the target's cache holds ", target_.capacity()));
     eos_ = opts_.eos_id == -2 ? cfg.eos_token_id : opts_.eos_id;
     for (Drafter* d : drafters) AUGUR_RETURN_IF_ERROR(d->Begin(prompt));
+    AUGUR_RETURN_IF_ERROR(PlanTaps(drafters));
     SpecStats& st = out_.stats;
     st.offered_at.assign(std::max<int64_t>(opts_.gamma, 1), 0);
     st.accepted_at.assign(std::max<int64_t>(opts_.gamma, 1), 0);
@@ -54,13 +56,67 @@ struct Engine {
     target_.reset();
     context_ = prompt;
     if (n_prompt > 1) {
-      DecodeOptions fo;
+      DecodeOptions fo = TargetOptions();
       fo.logits_last = 1;
       fo.prefill = true;
       target_.forward(absl::MakeConstSpan(prompt.data(), prompt.size() - 1), fo);
     }
+    std::vector<int64_t> rows(std::max<int64_t>(n_prompt - 1, 0));
+    for (int64_t i = 0; i < n_prompt - 1; ++i) rows[i] = i;
+    KeepFeatures(rows, 0);
     st.prefill_s = Since(t_start_);
     return absl::OkStatus();
+  }
+
+  // The union of the drafters' target layers, and where each drafter's come from in it.
+  absl::Status PlanTaps(const std::vector<Drafter*>& drafters) {
+    const int64_t n_layers = target_.config().num_hidden_layers;
+    taps_.clear();
+    tap_of_.assign(drafters.size(), {});
+    features_.assign(drafters.size(), {});
+    for (size_t d = 0; d < drafters.size(); ++d)
+      for (int64_t layer : drafters[d]->target_layers()) {
+        if (layer < 0 || layer > n_layers)
+          return absl::InvalidArgumentError(absl::StrCat("speculative: drafter ", drafters[d]->name(), " reads target layer ",
+                                                         layer, "; the target has layers 0..", n_layers));
+        const auto it = std::find(taps_.begin(), taps_.end(), layer);
+        tap_of_[d].push_back(static_cast<size_t>(it - taps_.begin()));
+        if (it == taps_.end()) taps_.push_back(layer);
+      }
+    return absl::OkStatus();
+  }
+
+  // A target forward's options: logits of every row, and the taps the drafters read.
+  DecodeOptions TargetOptions() const {
+    DecodeOptions fo;
+    fo.logits_last = 0;
+    fo.hidden_layers = taps_;
+    return fo;
+  }
+
+  // After a target forward: the hidden states of its rows `rows` (the tokens it kept), which
+  // are context_[begin, begin + rows.size()), become each drafter's next features.
+  void KeepFeatures(const std::vector<int64_t>& rows, int64_t begin) {
+    if (taps_.empty()) return;
+    const int64_t n = static_cast<int64_t>(rows.size());
+    std::vector<at::Tensor> kept(taps_.size());
+    for (size_t j = 0; j < taps_.size(); ++j) {
+      if (n == 0) {
+        kept[j] = at::empty({0, target_.config().hidden_size}, at::kFloat);
+        continue;
+      }
+      const at::Tensor all = target_.hidden(j);  // [N, C], valid until the next forward
+      kept[j] = all.index_select(0, at::tensor(rows, at::kLong)).contiguous();
+    }
+    for (size_t d = 0; d < features_.size(); ++d) {
+      features_[d].begin = begin;
+      features_[d].layers.clear();
+      for (size_t j : tap_of_[d]) features_[d].layers.push_back(kept[j]);
+    }
+  }
+
+  DraftRequest Request(size_t d, int64_t gamma) {
+    return DraftRequest{context_, gamma, opts_.sampling, sampler_, tap_of_[d].empty() ? nullptr : &features_[d]};
   }
 
   bool Done() const { return static_cast<int64_t>(out_.tokens.size()) >= opts_.max_new || out_.hit_eos; }
@@ -111,8 +167,10 @@ struct Engine {
     return canonical;
   }
 
-  // Appends accepted tokens then the target's own, stopping at EOS or max_new.
-  void Commit(const std::vector<int64_t>& fresh) {
+  // Appends accepted tokens then the target's own, stopping at EOS or max_new; returns what
+  // it appended.
+  std::vector<int64_t> Commit(const std::vector<int64_t>& fresh) {
+    std::vector<int64_t> appended;
     for (int64_t tok : fresh) {
       if (static_cast<int64_t>(out_.tokens.size()) >= opts_.max_new) break;
       if (tok == eos_) {
@@ -121,7 +179,9 @@ struct Engine {
       }
       out_.tokens.push_back(tok);
       context_.push_back(tok);
+      appended.push_back(tok);
     }
+    return appended;
   }
 
   SpecResult Finish() {
@@ -139,6 +199,9 @@ struct Engine {
   Clock::time_point t_start_;
   double alpha_successes_ = 0, alpha_trials_ = 0;
   int64_t drafted_ = 0;
+  std::vector<int64_t> taps_;               // target layers any drafter reads
+  std::vector<std::vector<size_t>> tap_of_;  // per drafter: its layers' indices in taps_
+  std::vector<TargetFeatures> features_;    // per drafter: the rows its next request carries
 };
 
 // A LibTorch target wrapped for one call (the module is shared, not copied).
@@ -189,7 +252,7 @@ absl::StatusOr<SpecResult> SpeculativeGenerate(DecodeModel& target, Drafter& dra
   while (!e.Done()) {
     const int64_t gamma = e.NextGamma();
     auto t0 = Clock::now();
-    Draft draft = gamma > 0 ? drafter.Propose(e.context_, gamma, opts.sampling, e.sampler_) : Draft{};
+    Draft draft = gamma > 0 ? drafter.Propose(e.Request(0, gamma)) : Draft{};
     if (static_cast<int64_t>(draft.tokens.size()) > gamma) draft.tokens.resize(gamma);
     st.draft_s += Since(t0);
 
@@ -197,9 +260,8 @@ absl::StatusOr<SpecResult> SpeculativeGenerate(DecodeModel& target, Drafter& dra
     std::vector<int64_t> input = {e.context_.back()};
     input.insert(input.end(), draft.tokens.begin(), draft.tokens.end());
     const int64_t base = target.length();
-    DecodeOptions fo;
-    fo.logits_last = 0;  // every row: the pending token's and each guess's
-    const at::Tensor logits = target.forward(input, fo);  // [G+1,V]
+    // Every row's logits: the pending token's and each guess's.
+    const at::Tensor logits = target.forward(input, e.TargetOptions());  // [G+1,V]
     Verdict v;
     if (opts.sampling.greedy()) {
       // VerifyGreedy with the near-tie policy at each decision.
@@ -223,6 +285,9 @@ absl::StatusOr<SpecResult> SpeculativeGenerate(DecodeModel& target, Drafter& dra
       v = VerifySampling(p, q, draft.tokens, e.sampler_);
     }
     // Keep the pending token and the accepted draft tokens; forget the rejected ones.
+    std::vector<int64_t> kept_rows(1 + v.accepted);
+    for (int64_t i = 0; i <= v.accepted; ++i) kept_rows[i] = i;
+    e.KeepFeatures(kept_rows, static_cast<int64_t>(e.context_.size()) - 1);
     target.truncate(base + 1 + v.accepted);
     ++st.target_forwards;
     st.verify_s += Since(t0);
@@ -238,7 +303,7 @@ absl::StatusOr<SpecResult> SpeculativeGenerate(DecodeModel& target, Drafter& dra
 
     std::vector<int64_t> fresh(draft.tokens.begin(), draft.tokens.begin() + v.accepted);
     fresh.push_back(v.next);
-    e.Commit(fresh);
+    drafter.Accepted(Verified{offered, v.accepted, e.Commit(fresh)});
   }
   return e.Finish();
 }
@@ -257,8 +322,10 @@ absl::StatusOr<SpecResult> SpeculativeGenerateTree(DecodeModel& target, const st
     const int64_t gamma = e.NextGamma();
     auto t0 = Clock::now();
     TokenTree tree(e.context_.back(), opts.tree_max_nodes);
+    std::vector<int64_t> offered_by(drafters.size(), 0);
     for (size_t d = 0; d < drafters.size() && gamma > 0; ++d) {
-      Draft draft = drafters[d]->ProposeTree(e.context_, gamma, opts.sampling, e.sampler_);
+      Draft draft = drafters[d]->ProposeTree(e.Request(d, gamma));
+      offered_by[d] = static_cast<int64_t>(draft.tokens.size());
       const std::vector<int32_t> nodes = tree.AddDraft(draft, static_cast<int>(d), gamma);
       tree.AddTopK(draft, nodes, opts.tree_topk, static_cast<int>(d));
     }
@@ -267,8 +334,7 @@ absl::StatusOr<SpecResult> SpeculativeGenerateTree(DecodeModel& target, const st
     t0 = Clock::now();
     const int64_t base = target.length();
     const int64_t t = tree.size();
-    DecodeOptions fo;
-    fo.logits_last = 0;
+    DecodeOptions fo = e.TargetOptions();
     // A chain keeps the default causal mask and positions, so the one-branch tree runs
     // the very same forward as SpeculativeGenerate.
     std::vector<int64_t> positions;
@@ -293,8 +359,9 @@ absl::StatusOr<SpecResult> SpeculativeGenerateTree(DecodeModel& target, const st
       v = VerifyTreeSampling(tree, SamplingProbs(logits, opts.sampling), e.sampler_);
     }
     // Keep the pending token and the accepted path, in order, right after the prefix.
-    std::vector<int64_t> keep = {base};
-    for (int32_t node : v.path) keep.push_back(base + node);
+    std::vector<int64_t> keep = {base}, kept_rows = {0};
+    for (int32_t node : v.path) keep.push_back(base + node), kept_rows.push_back(node);
+    e.KeepFeatures(kept_rows, static_cast<int64_t>(e.context_.size()) - 1);
     target.compact(base, keep);
     ++st.target_forwards;
     st.verify_s += Since(t0);
@@ -306,15 +373,18 @@ absl::StatusOr<SpecResult> SpeculativeGenerateTree(DecodeModel& target, const st
     st.accepted += accepted;
     for (int64_t i = 0; i < offered; ++i) ++st.offered_at[i];
     for (int64_t i = 0; i < accepted; ++i) ++st.accepted_at[i];
+    std::vector<int64_t> accepted_by(drafters.size(), 0);
     for (int32_t node : v.path)
       for (size_t d = 0; d < drafters.size(); ++d)
-        if (tree.sources(node) >> d & 1) ++st.drafter_accepted[d];
+        if (tree.sources(node) >> d & 1) ++accepted_by[d];
+    for (size_t d = 0; d < drafters.size(); ++d) st.drafter_accepted[d] += accepted_by[d];
     e.Observe(offered, accepted, gamma);
 
     std::vector<int64_t> fresh;
     for (int32_t node : v.path) fresh.push_back(tree.token(node));
     fresh.push_back(v.next);
-    e.Commit(fresh);
+    const std::vector<int64_t> appended = e.Commit(fresh);
+    for (size_t d = 0; d < drafters.size(); ++d) drafters[d]->Accepted(Verified{offered_by[d], accepted_by[d], appended});
   }
   return e.Finish();
 }

@@ -33,6 +33,14 @@
 // (core's Generate does not apply the rule: it agrees with the engine except at near-ties;
 // compare speculative output with SpeculativeGenerate at gamma 0 for an exact check.)
 //
+// Drafters (eval/drafter.h) get a DraftRequest each step: the context, gamma, the sampling
+// parameters and sampler, and, for drafters that name target_layers(), the target's hidden
+// states of those layers for the tokens verified since their previous request (the prompt's
+// after the prefill; a chain's pending token and accepted guesses, a tree's accepted path):
+// every target forward then computes those taps (DecodeOptions::hidden_layers). After each
+// verification every drafter is told what it offered, how much of it was kept and the tokens
+// appended (Drafter::Accepted).
+//
 // Rollback: after each step the target cache keeps exactly the accepted tokens (truncate
 // for a chain, DecodeModel::compact to the accepted path for a tree); drafters receive the
 // accepted context on their next Propose and roll their own state back to the prefix

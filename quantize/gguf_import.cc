@@ -29,27 +29,6 @@ absl::Status Bad(const std::string& path, const std::string& msg) {
   return absl::InvalidArgumentError(absl::StrCat("gguf import: ", path, ": ", msg));
 }
 
-// general.architecture -> the HF architecture it is imported as, and whether llama.cpp's
-// converter permuted its q/k rows (it does for the "llama" family, whose rotary embedding
-// pairs adjacent values; qwen2 uses the NEOX layout, which keeps HF's order).
-struct ArchRow {
-  const char* gguf;
-  const char* hf;
-  bool permuted_qk;
-  bool qkv_bias;
-};
-constexpr ArchRow kArchitectures[] = {
-    {"llama", "LlamaForCausalLM", true, false},
-    {"mistral", "MistralForCausalLM", true, false},
-    {"qwen2", "Qwen2ForCausalLM", false, true},
-};
-
-std::string SupportedList() {
-  std::string out;
-  for (const auto& a : kArchitectures) absl::StrAppend(&out, out.empty() ? "" : ", ", a.gguf);
-  return out;
-}
-
 absl::StatusOr<int64_t> IntOr(const GgufFile& f, const std::string& key, int64_t fallback) {
   if (!f.Has(key)) return fallback;
   AUGUR_ASSIGN_OR_RETURN(int64_t v, f.GetI64(key));
@@ -133,7 +112,7 @@ std::vector<int64_t> ExpectedShape(const ModelConfig& c, const std::string& hf) 
   return {};
 }
 
-absl::StatusOr<ModelConfig> ReadConfig(const GgufFile& f, const ArchRow& arch, int64_t n_tokens) {
+absl::StatusOr<ModelConfig> ReadConfig(const GgufFile& f, const Architecture& arch, int64_t n_tokens) {
   const std::string a = arch.gguf;
   ModelConfig c;
   c.architecture = arch.hf;
@@ -178,7 +157,7 @@ absl::StatusOr<ModelConfig> ReadConfig(const GgufFile& f, const ArchRow& arch, i
 }
 
 // Checks that the file holds exactly the tensors the architecture implies, with its shapes.
-absl::Status CheckTensors(const GgufFile& f, const ModelConfig& c, const ArchRow& arch) {
+absl::Status CheckTensors(const GgufFile& f, const ModelConfig& c, const Architecture& arch) {
   const auto expected = ExpectedTensors(c, arch.qkv_bias);
   std::set<std::string> names;
   for (const auto& [g, hf] : expected) {
@@ -246,12 +225,14 @@ absl::StatusOr<ImportSummary> ImportGguf(const std::string& gguf_path, const std
 
   AUGUR_ASSIGN_OR_RETURN(GgufFile f, GgufFile::Open(gguf_path));
   AUGUR_ASSIGN_OR_RETURN(std::string arch_name, f.GetString("general.architecture"));
-  const ArchRow* arch = nullptr;
-  for (const auto& a : kArchitectures)
-    if (arch_name == a.gguf) arch = &a;
+  // core/config.h's table: the HF architecture it is imported as, and whether llama.cpp's
+  // converter permuted its q/k rows (the "llama" family, whose rotary embedding pairs adjacent
+  // values; qwen2 uses the NEOX layout, which keeps HF's order).
+  const Architecture* arch = FindArchitectureByGguf(arch_name);
   if (!arch)
     return absl::UnimplementedError(absl::StrCat("gguf import: ", gguf_path, ": architecture '", arch_name,
-                                                 "' is not supported (augur imports ", SupportedList(), ")"));
+                                                 "' is not supported (augur imports ",
+                                                 ArchitectureList(&Architecture::gguf), ")"));
 
   AUGUR_ASSIGN_OR_RETURN(GgufBpeVocab vocab, ReadBpeVocab(f));
   AUGUR_ASSIGN_OR_RETURN(BpeTokenizer tok, BpeTokenizer::FromGgufVocab(vocab, gguf_path));
@@ -331,7 +312,7 @@ absl::StatusOr<ImportSummary> ImportGguf(const std::string& gguf_path, const std
   if (auto st = write("config.json", cfg.ToJson().dump(2) + "\n"); !st.ok()) return fail(st);
 
   AugurMeta meta;
-  meta.kind = "target";
+  meta.kind = kKindTarget;
   meta.tokenizer_fingerprint = written->fingerprint();
   meta.command_line = options.command_line;
   json types = json::object();

@@ -114,7 +114,7 @@ absl::StatusOr<LlamaWeights> ReadLlamaWeights(const std::string& dir) {
     AUGUR_ASSIGN_OR_RETURN(l.k, r.Linear(p + "self_attn.k_proj", kv * d, hid, qkv_bias, quant));
     AUGUR_ASSIGN_OR_RETURN(l.v, r.Linear(p + "self_attn.v_proj", kv * d, hid, qkv_bias, quant));
     AUGUR_ASSIGN_OR_RETURN(l.o, r.Linear(p + "self_attn.o_proj", hid, heads * d,
-                                         qkv_bias && c.architecture == "LlamaForCausalLM", quant));
+                                         c.o_proj_bias(), quant));
     AUGUR_ASSIGN_OR_RETURN(l.gate, r.Linear(p + "mlp.gate_proj", inter, hid, false, quant));
     AUGUR_ASSIGN_OR_RETURN(l.up, r.Linear(p + "mlp.up_proj", inter, hid, false, quant));
     AUGUR_ASSIGN_OR_RETURN(l.down, r.Linear(p + "mlp.down_proj", hid, inter, false, quant));

@@ -185,7 +185,7 @@ TEST_F(DistillQat, ArExportEqualsFakeQuantModelAndKeepsTheSelectedAlpha) {
   Sampler sampler(0);
   const std::vector<int64_t> ctx = {5, 9, 17, 33};
   ASSERT_TRUE(drafter.Begin(ctx).ok());
-  const Draft d = drafter.Propose(ctx, 3, SamplingParams{0.0}, sampler);
+  const Draft d = drafter.Propose({ctx, 3, SamplingParams{0.0}, sampler});
   ASSERT_EQ(d.tokens.size(), 3u);
   torch::NoGradGuard g;
   std::vector<int64_t> seq = ctx;
@@ -256,7 +256,7 @@ TEST_F(DistillQat, NatExportKeepsGammaAndMaskAndEqualsFakeQuantModel) {
   Sampler sampler(0);
   const std::vector<int64_t> ctx = {5, 9, 17, 33};
   ASSERT_TRUE(drafter.Begin(ctx).ok());
-  EXPECT_EQ(drafter.Propose(ctx, 3, SamplingParams{0.0}, sampler).tokens.size(), 3u);
+  EXPECT_EQ(drafter.Propose({ctx, 3, SamplingParams{0.0}, sampler}).tokens.size(), 3u);
 }
 
 }  // namespace

@@ -177,7 +177,7 @@ TEST(NatDrafter, CacheLeavesNoTrace) {
   ASSERT_TRUE(drafter.Begin(context).ok());
   for (int round = 0; round < 6; ++round) {
     const SamplingParams& sp = round % 2 ? warm : greedy;
-    Draft d = drafter.Propose(context, gamma, sp, sampler);
+    Draft d = drafter.Propose({context, gamma, sp, sampler});
     ASSERT_EQ(static_cast<int64_t>(d.tokens.size()), gamma);
     EXPECT_EQ(drafter.cache_length(), static_cast<int64_t>(context.size())) << "mask slots left in the cache";
     const at::Tensor ref = ScratchLogits(model, context, gamma);
@@ -196,8 +196,8 @@ TEST(NatDrafter, CacheLeavesNoTrace) {
     if (round == 3) context.resize(context.size() - 4);  // a context that shrank
   }
   // Proposing twice for the same context gives the same draft.
-  Draft a = drafter.Propose(context, gamma, greedy, sampler);
-  Draft b = drafter.Propose(context, gamma, greedy, sampler);
+  Draft a = drafter.Propose({context, gamma, greedy, sampler});
+  Draft b = drafter.Propose({context, gamma, greedy, sampler});
   EXPECT_EQ(a.tokens, b.tokens);
   EXPECT_LT((a.probs - b.probs).abs().max().item<double>(), 1e-6);
 }

@@ -319,8 +319,8 @@ void CompareDrafters(MakeDrafter make, int64_t gamma) {
   SamplingParams greedy;
   greedy.temperature = 0;
   for (int round = 0; round < 8; ++round) {
-    const Draft a = torch_d->Propose(context, gamma, greedy, s1);
-    const Draft b = native_d->Propose(context, gamma, greedy, s2);
+    const Draft a = torch_d->Propose({context, gamma, greedy, s1});
+    const Draft b = native_d->Propose({context, gamma, greedy, s2});
     ASSERT_EQ(a.tokens, b.tokens) << "round " << round;
     ExpectClose(b.probs, a.probs, 1e-4, "draft probs round " + std::to_string(round));
     // Keep a prefix of the draft (round % gamma tokens) plus one token of "the target's".

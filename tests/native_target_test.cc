@@ -2,7 +2,9 @@
 // of a multi-token forward equal one-token forwards bit for bit (fp32, int8, int4), a tree
 // forward compacted to one path continues exactly as that path decoded alone, hidden-state
 // taps match LibTorch's, and greedy speculative output on a native target equals the same
-// engine's target-only output token for token with no near-tie recompute.
+// engine's target-only output token for token with no near-tie recompute. The drafter request
+// (eval/drafter.h) carries the target's hidden states of exactly the kept tokens, on either
+// engine, chain or tree, and each step's verdict adds up to the engine's statistics.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -185,6 +187,131 @@ TEST(NativeTarget, GreedySpeculativeOutputEqualsTargetOnlyWithoutNearTieRecomput
   }
 }
 
+// Wraps a real drafter and records what the engine hands it: the target features of each
+// request and each step's verdict (the request object of eval/drafter.h).
+class Recording : public Drafter {
+ public:
+  Recording(Drafter& inner, std::vector<int64_t> layers) : inner_(inner), layers_(std::move(layers)) {}
+  std::string name() const override { return "recording"; }
+  absl::Status Begin(const std::vector<int64_t>& prompt) override {
+    begins.clear(), ends.clear(), rows.assign(layers_.size(), {}), steps.clear();
+    return inner_.Begin(prompt);
+  }
+  std::vector<int64_t> target_layers() const override { return layers_; }
+  Draft Propose(const DraftRequest& req) override { return inner_.Propose(Record(req)); }
+  Draft ProposeTree(const DraftRequest& req) override { return inner_.ProposeTree(Record(req)); }
+  void Accepted(const Verified& step) override { steps.push_back(step); }
+
+  std::vector<int64_t> begins, ends;          // per request: features' first row, context size - 1
+  std::vector<std::vector<at::Tensor>> rows;  // per layer: each request's rows
+  std::vector<Verified> steps;
+
+ private:
+  const DraftRequest& Record(const DraftRequest& req) {
+    EXPECT_NE(req.features, nullptr);
+    if (req.features == nullptr) return req;
+    begins.push_back(req.features->begin);
+    ends.push_back(static_cast<int64_t>(req.context.size()) - 1);
+    EXPECT_EQ(req.features->layers.size(), layers_.size());
+    for (size_t j = 0; j < layers_.size() && j < req.features->layers.size(); ++j)
+      rows[j].push_back(req.features->layers[j].clone());
+    return req;
+  }
+  Drafter& inner_;
+  std::vector<int64_t> layers_;
+};
+
+TEST(DraftRequest, FeaturesAreTheTargetsHiddenStatesOfEachKeptTokenAndVerdictsAddUp) {
+  const ModelConfig cfg = Small(3);
+  LlamaModel target_model = Random(cfg, 11);
+  LlamaModel draft_model = Random(Small(1), 12);
+  const std::vector<int64_t> layers = {3, 0, 2};  // after the final norm, embeddings, a middle layer
+  for (const std::string engine : {"native", "torch"}) {
+    SCOPED_TRACE(engine);
+    std::unique_ptr<DecodeModel> target;
+    if (engine == "native") target = NativeLlama::Create(target_model, 160).value();
+    else target = std::make_unique<TorchDecodeModel>(target_model, 160);
+    // The target itself as a drafter (most guesses kept) and a random one (most rejected).
+    ArDrafter self(NativeLlama::Create(target_model, 160).value(), "self");
+    ArDrafter random(NativeLlama::Create(draft_model, 160).value(), "random");
+    Recording rec_self(self, layers), rec_random(random, {2});
+    auto prompt = Tokens(12, 131, 4);
+    prompt.insert(prompt.end(), prompt.begin(), prompt.begin() + 6);
+    SpecOptions o;
+    o.max_new = 30;
+    o.gamma = 4;
+    o.sampling.temperature = 0;
+    o.eos_id = -1;
+    NullDrafter none;
+    SpecOptions o0 = o;
+    o0.gamma = 0;
+    const auto base = SpeculativeGenerate(*target, none, prompt, o0);
+    ASSERT_TRUE(base.ok()) << base.status();
+    for (const std::string mode : {"chain self", "chain random", "tree"}) {
+      SCOPED_TRACE(mode);
+      Recording& rec = mode == "chain random" ? rec_random : rec_self;
+      const std::vector<int64_t> rec_layers = rec.target_layers();
+      const auto r = mode == "tree" ? SpeculativeGenerateTree(*target, {&rec_self, &rec_random}, prompt, o)
+                                    : SpeculativeGenerate(*target, rec, prompt, o);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->tokens, base->tokens);  // the taps change nothing
+      // The requests' rows tile the context from 0, each ending before its pending token.
+      ASSERT_FALSE(rec.begins.empty());
+      EXPECT_EQ(rec.begins.front(), 0);
+      for (size_t k = 0; k < rec.begins.size(); ++k) {
+        EXPECT_EQ(rec.begins[k] + rec.rows[0][k].size(0), rec.ends[k]) << "request " << k;
+        if (k > 0) EXPECT_EQ(rec.begins[k], rec.ends[k - 1]) << "request " << k;
+      }
+      // They equal the hidden states of one fresh forward over the whole context.
+      std::vector<int64_t> full = prompt;
+      full.insert(full.end(), r->tokens.begin(), r->tokens.end());
+      TorchDecodeModel ref(target_model, 160);
+      DecodeOptions fo;
+      fo.hidden_layers = rec_layers;
+      ref.forward(full, fo);
+      for (size_t j = 0; j < rec_layers.size(); ++j) {
+        const at::Tensor got = at::cat(rec.rows[j]);
+        const at::Tensor want = ref.hidden(j).narrow(0, 0, got.size(0));
+        ASSERT_EQ(got.sizes(), want.sizes()) << "layer " << rec_layers[j];
+        EXPECT_LE((got - want).abs().max().item<double>(), 1e-4 * std::max(1.0, want.abs().max().item<double>()))
+            << "layer " << rec_layers[j];
+      }
+      // In the tree the second drafter's one layer is the first's layer 2, row for row.
+      if (mode == "tree") {
+        ASSERT_EQ(rec_random.rows[0].size(), rec_self.rows[2].size());
+        for (size_t k = 0; k < rec_random.rows[0].size(); ++k)
+          EXPECT_TRUE(BitEqual(rec_random.rows[0][k], rec_self.rows[2][k])) << "request " << k;
+      }
+      // Verdicts: one per step; what was kept is the output; acceptance adds up to the stats.
+      ASSERT_EQ(static_cast<int64_t>(rec.steps.size()), r->stats.target_forwards);
+      std::vector<int64_t> kept;
+      int64_t accepted = 0, offered = 0;
+      for (const Verified& v : rec.steps) {
+        kept.insert(kept.end(), v.kept.begin(), v.kept.end());
+        accepted += v.accepted, offered += v.offered;
+        EXPECT_LE(v.accepted, v.offered);
+      }
+      EXPECT_EQ(kept, r->tokens);
+      EXPECT_EQ(accepted, r->stats.drafter_accepted[0]);
+      if (mode != "tree") EXPECT_EQ(offered, r->stats.proposed);
+      if (&rec == &rec_self) EXPECT_GT(accepted, r->stats.target_forwards);  // more than one a step
+    }
+  }
+}
+
+TEST(DraftRequest, ADrafterAskingForALayerTheTargetLacksIsRefused) {
+  auto target = NativeLlama::Create(Random(Small(2), 13), 64).value();
+  PromptLookupDrafter pl;
+  Recording rec(pl, {3});
+  SpecOptions o;
+  o.max_new = 4;
+  auto r = SpeculativeGenerate(*target, rec, Tokens(8, 131, 2), o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(std::string(r.status().message()).find("reads target layer 3; the target has layers 0..2"),
+            std::string::npos)
+      << r.status();
+}
+
 TEST(NativeTarget, RefusesAPromptLongerThanItsCache) {
   auto target = NativeLlama::Create(Random(Small(1), 9), 32).value();
   NullDrafter none;
@@ -254,7 +381,7 @@ TEST(DraftVocab, ReducedAnArDrafterStaysExactAndDraftsOnlyItsSubset) {
   Sampler sampler(3);
   SamplingParams sp{0.8, 0, 1.0};
   ar.Begin(prompt);
-  Draft d = ar.Propose(prompt, 3, sp, sampler);
+  Draft d = ar.Propose({prompt, 3, sp, sampler});
   ASSERT_EQ(d.probs.size(1), 131);
   for (int64_t i = 0; i < static_cast<int64_t>(d.tokens.size()); ++i) {
     EXPECT_NEAR(d.probs[i].sum().item<double>(), 1.0, 1e-5);

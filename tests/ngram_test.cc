@@ -113,11 +113,11 @@ TEST(NgramDrafter, ProposesTheTrueContinuationOfARepeatedNgram) {
   NgramDrafter drafter(index, {});
   Sampler sampler(0);
   const std::vector<int64_t> context = {3, 7, 40, 41, 42};
-  Draft d = drafter.Propose(context, 3, {}, sampler);
+  Draft d = drafter.Propose({context, 3, {}, sampler});
   EXPECT_EQ(d.tokens, (std::vector<int64_t>{43, 44, 45}));
   EXPECT_FALSE(d.probs.defined());
   // As a tree: both continuations under the context, the majority first.
-  Draft tree = drafter.ProposeTree(context, 2, {}, sampler);
+  Draft tree = drafter.ProposeTree({context, 2, {}, sampler});
   ASSERT_GE(tree.tokens.size(), 3u);
   EXPECT_EQ(tree.tokens[0], 43);
   EXPECT_EQ(tree.parents[0], -1);
@@ -126,7 +126,7 @@ TEST(NgramDrafter, ProposesTheTrueContinuationOfARepeatedNgram) {
   EXPECT_EQ(tree.tokens[2], 9);
   EXPECT_EQ(tree.parents[2], -1);
   // Nothing to propose for an unseen context.
-  EXPECT_TRUE(drafter.Propose({48, 49}, 3, {}, sampler).tokens.empty());
+  EXPECT_TRUE(drafter.Propose({{48, 49}, 3, {}, sampler}).tokens.empty());
   // The same phrase repeated in the prompt: prompt lookup finds it there.
   std::vector<int64_t> prompt(phrase.begin(), phrase.end());
   prompt.insert(prompt.end(), {5, 40, 41});
