@@ -1,6 +1,7 @@
-// augur generate: load a checkpoint (fp32, or quantized: then quantize's kernels run its
-// linears), encode the prompt, generate with the KV cache (core/sampling.h Generate), stream
-// the text to stdout and the speed to stderr.
+// augur generate: load a checkpoint as a target (eval/target.h LoadTarget: the native engine on
+// the CPU, LibTorch elsewhere; fp32, quantized by augur quantize, or quantized on load), encode
+// the prompt, generate with the KV cache (runtime/decode_model.h Generate), stream the text to
+// stdout and the speed to stderr.
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -11,11 +12,11 @@
 #include "cli/args.h"
 #include "core/chat_prompt.h"
 #include "cli/commands.h"
-#include "core/checkpoint.h"
 #include "core/device.h"
 #include "core/sampling.h"
 #include "core/tokenizer.h"
-#include "runtime/qmodel.h"
+#include "eval/target.h"
+#include "runtime/decode_model.h"
 
 namespace augur::cli {
 namespace {
@@ -54,7 +55,8 @@ int RunGenerate(int argc, char** argv, int first) {
   const std::string cmd = "generate";
   Args args("generate", "augur generate: sample a continuation of a prompt from a checkpoint (KV cache).",
             "augur generate --model DIR (--prompt TEXT | --chat TEXT) [--max-new N] [--temperature T] [--top-p P] [--seed S]");
-  args.flag("model", "DIR", "checkpoint directory (HF layout with tokenizer.model; a quantized one runs on the quantized kernels)", "", /*required=*/true)
+  args.flag("model", "DIR", "checkpoint directory (HF layout with its tokenizer; a quantized one runs quantized)", "",
+            /*required=*/true)
       .flag("prompt", "TEXT", "text to continue")
       .flag("chat", "TEXT", "a user message: rendered with the checkpoint's chat template, the reply is printed and "
                             "generation stops at the template's end of turn")
@@ -67,7 +69,12 @@ int RunGenerate(int argc, char** argv, int first) {
       .flag("seed", "S", "sampling seed (same seed, same output)", "0")
       .flag("tokenizer", "DIR", "tokenizer directory or .model file (default: the checkpoint's)")
       .flag("device", "cpu|cuda|auto", "where to run", "cpu")
-      .flag("threads", "N", "CPU threads for LibTorch (0 = its default)", "0")
+      .flag("engine", "auto|native|torch",
+            "native: augur's CPU engine (fp32/int8/int4, multi-threaded); torch: LibTorch (any device); auto: native "
+            "on the CPU",
+            "auto")
+      .flag("quant", "SCHEME", "run an fp32 checkpoint quantized on load: int8, int4-g32, int4-g64 or int4-g128")
+      .flag("threads", "N", "CPU threads, native kernels and LibTorch alike (0 = LibTorch's default)", "0")
       .toggle("only-new", "print only the generated text, not the prompt")
       .toggle("ignore-eos", "do not stop at EOS")
       .toggle("print-ids", "print one JSON line {\"prompt_ids\": [...], \"ids\": [...]} (BOS included in "
@@ -97,22 +104,12 @@ int RunGenerate(int argc, char** argv, int first) {
 
   auto device = ParseDevice(args.str("device"));
   if (!device.ok()) return Fail(cmd, device.status());
-  auto ckpt = LoadAnyCheckpoint(args.str("model"), *device);
-  if (!ckpt.ok()) return Fail(cmd, ckpt.status());
-  const std::string tok_path = args.has("tokenizer") ? args.str("tokenizer") : ckpt->tokenizer_model;
+  const std::string model_dir = args.str("model");
+  const std::string tok_path = args.has("tokenizer") ? args.str("tokenizer") : FindTokenizerFile(model_dir);
   if (tok_path.empty())
-    return Fail(cmd, absl::NotFoundError(absl::StrCat(args.str("model"),
-                                                      ": no tokenizer.model in the checkpoint; pass --tokenizer DIR")));
+    return Fail(cmd, absl::NotFoundError(absl::StrCat(model_dir, ": no tokenizer in the checkpoint; pass --tokenizer DIR")));
   auto tokenizer = Tokenizer::Load(tok_path);
   if (!tokenizer.ok()) return Fail(cmd, tokenizer.status());
-  if (!ckpt->meta.tokenizer_fingerprint.empty() && ckpt->meta.tokenizer_fingerprint != tokenizer->fingerprint())
-    return Fail(cmd, absl::FailedPreconditionError(absl::StrCat(
-                         tok_path, ": not the tokenizer ", args.str("model"), " was trained with (fingerprint ",
-                         tokenizer->fingerprint(), " != ", ckpt->meta.tokenizer_fingerprint, ")")));
-  if (tokenizer->vocab_size() > ckpt->model->config().vocab_size)
-    return Fail(cmd, absl::FailedPreconditionError(absl::StrCat(tok_path, ": vocabulary ", tokenizer->vocab_size(),
-                                                                " is larger than the model's ",
-                                                                ckpt->model->config().vocab_size)));
 
   const bool chat = args.has("chat");
   std::vector<int64_t> prompt;
@@ -137,13 +134,30 @@ int RunGenerate(int argc, char** argv, int first) {
     for (int32_t id : tokenizer->Encode(args.str("prompt"))) prompt.push_back(id);
   }
 
+  TargetOptions topts;
+  topts.dir = model_dir;
+  topts.engine = args.str("engine");
+  topts.quant = args.str("quant");
+  topts.device = *device;
+  topts.capacity = static_cast<int64_t>(prompt.size()) + std::max<int64_t>(gen.max_new, 1);
+  auto target = LoadTarget(topts);
+  if (!target.ok()) return Fail(cmd, target.status());
+  if (!target->meta.tokenizer_fingerprint.empty() && target->meta.tokenizer_fingerprint != tokenizer->fingerprint())
+    return Fail(cmd, absl::FailedPreconditionError(absl::StrCat(
+                         tok_path, ": not the tokenizer ", model_dir, " was trained with (fingerprint ",
+                         tokenizer->fingerprint(), " != ", target->meta.tokenizer_fingerprint, ")")));
+  if (tokenizer->vocab_size() > target->config.vocab_size)
+    return Fail(cmd, absl::FailedPreconditionError(absl::StrCat(tok_path, ": vocabulary ", tokenizer->vocab_size(),
+                                                                " is larger than the model's ",
+                                                                target->config.vocab_size)));
+
   const bool print_ids = args.on("print-ids");
   if (!args.on("only-new") && !print_ids && !chat) {
     std::fwrite(args.str("prompt").data(), 1, args.str("prompt").size(), stdout);
     std::fflush(stdout);
   }
   TextStream stream(*tokenizer);
-  auto result = Generate(*ckpt->model, prompt, gen, [&](int64_t id) {
+  auto result = Generate(*target->model, prompt, gen, [&](int64_t id) {
     if (!print_ids) stream.push(id);
   });
   if (!result.ok()) return Fail(cmd, result.status());
@@ -159,9 +173,10 @@ int RunGenerate(int argc, char** argv, int first) {
   const double total_s = result->prefill_s + result->decode_s;
   std::fprintf(stderr,
                "augur generate: %zu new tokens in %.2f s (%.1f tokens/s); prompt %zu tokens prefilled in %.1f ms; "
-               "decode %.1f tokens/s; %s; %s\n",
+               "decode %.1f tokens/s; %s; %s on %s; %s\n",
                result->tokens.size(), total_s, total_s > 0 ? result->tokens.size() / total_s : 0.0, prompt.size(),
-               result->prefill_s * 1e3, decode_tok_s, gen.sampling.ToString().c_str(),
+               result->prefill_s * 1e3, decode_tok_s, gen.sampling.ToString().c_str(), target->precision.c_str(),
+               target->engine.c_str(),
                result->hit_eos ? (chat ? "stopped at the end of turn" : "stopped at EOS") : "reached --max-new");
   return 0;
 }

@@ -1,5 +1,6 @@
-// What `augur distill ar` and `augur distill nat` read the same way: the trainer flags, the
-// --resume merge of the saved run's options, the --init-layers list, and the error prefix.
+// What `augur distill ar` and `augur distill nat` declare and read the same way: the flag groups
+// (trainer, KD, drafter), the --resume merge of the saved run's options, what is written after
+// training (the QAT export, draft_vocab.json), and the error prefix.
 #pragma once
 
 #include <cstdint>
@@ -10,6 +11,7 @@
 
 #include "cli/args.h"
 #include "core/status.h"
+#include "distill/kd_loss.h"
 #include "train/trainer.h"
 
 namespace augur::cli {
@@ -40,6 +42,38 @@ class DistillFlags {
   train::TrainOptions* t_;
   nlohmann::json saved_;  // the resumed run's objective settings
 };
+
+// The trainer flags whose meaning differs by command, in that command's words.
+struct TrainerFlagHelp {
+  std::string batch, seq_len, seed, resume, eval_every;
+};
+
+// The trainer group (DistillFlags::ReadTrainer reads it): steps, stop-after, batch, seq-len,
+// grad-accum, lr, warmup, seed, resume, eval-every, save-every, log-every, threads, device,
+// dtype, quiet; defaults from `d`.
+void AddTrainerFlags(Args& args, const train::TrainOptions& d, const TrainerFlagHelp& help);
+
+// The KD group: loss, temperature, jsd-beta (the losses listed in a --help note).
+void AddKdFlags(Args& args);
+absl::Status ReadKd(const DistillFlags& flags, distill::KdOptions* kd);
+
+// The drafter group: init, init-layers, eval-sequences, draft-vocab, qat, eval-only.
+void AddDrafterFlags(Args& args, const std::string& init_default, int64_t eval_sequences_default,
+                     const std::string& eval_only_help);
+struct DrafterFlags {
+  std::string init;
+  std::vector<int64_t> init_layers;
+  int64_t eval_sequences = 0;
+  std::string qat;  // "" = none
+  int64_t draft_vocab = 0;
+  bool eval_only = false;
+};
+// Reads and checks the group (`command`: "distill ar", for the QAT scheme's message).
+absl::StatusOr<DrafterFlags> ReadDrafterFlags(const Args& args, const DistillFlags& flags, const std::string& command);
+// After training into `out_dir`: the QAT export (with --qat) and --draft-vocab's file in the
+// checkpoint, best/ and the export.
+absl::Status FinishDrafter(const std::string& command, const std::string& out_dir, const std::string& teacher,
+                           const DrafterFlags& f);
 
 // --draft-vocab N: ranks the token ids of the teacher store's continuations by frequency and
 // writes draft_vocab.json (eval/draft_vocab.h) of default size N into each of `dirs` that exists

@@ -10,10 +10,12 @@
 #include <absl/types/span.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/model.h"
+#include "core/sampling.h"
 #include "core/status.h"
 
 namespace augur {
@@ -69,6 +71,15 @@ class DecodeModel {
   // native engine then computes only those rows of the head; LibTorch selects the columns.
   virtual absl::Status RestrictHead(const std::vector<int64_t>& ids) = 0;
 };
+
+// core/sampling.h's Generate on either engine: prefill, then one-token forwards, each next token
+// drawn by Sampler under opts.sampling (greedy: argmax), stopping at EOS, a stop id or max_new.
+// The prompt's last token runs alone after the prefill, as in the speculative engine, so greedy
+// output on an engine with exact rows equals eval/speculative.h's at gamma 0. The cache is reset
+// first and must hold prompt + max_new - 1 tokens (capacity()).
+absl::StatusOr<GenerateResult> Generate(DecodeModel& model, const std::vector<int64_t>& prompt,
+                                        const GenerateOptions& opts,
+                                        const std::function<void(int64_t)>& on_token = nullptr);
 
 // ids distinct and in [0, vocab): the check both engines make.
 absl::Status CheckHeadIds(const std::vector<int64_t>& ids, int64_t vocab);
