@@ -10,9 +10,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/kernels/kernels_cpu.h"
@@ -167,8 +170,33 @@ TEST(KernelInvariance, QuantizedLinearAutoKeepsVerificationRowsOnTheKernels) {
   }
 }
 
+// The kernels' pool (runtime/kernels/parallel_cpu.cc): every task runs exactly once, on as many
+// threads as asked, across thousands of back-to-back rounds (workers still spinning) and after
+// pauses long enough that they went to sleep.
+TEST(ParallelFor, RunsEveryTaskOnceAcrossRoundsAndSleeps) {
+  const int threads = at::get_num_threads();
+  for (int n : {1, 2, 3}) {
+    at::set_num_threads(n);
+    ASSERT_EQ(qkernels::KernelThreads(), n);
+    for (int round = 0; round < 3000; ++round) {
+      const int64_t tasks = 1 + round % 37;
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(tasks));
+      std::atomic<int> calls{0};
+      qkernels::ParallelFor(tasks, [&](int64_t t0, int64_t t1) {
+        ASSERT_LT(t0, t1);
+        calls.fetch_add(1);
+        for (int64_t t = t0; t < t1; ++t) hits[static_cast<size_t>(t)].fetch_add(1);
+      });
+      for (int64_t t = 0; t < tasks; ++t) ASSERT_EQ(hits[static_cast<size_t>(t)].load(), 1) << n << " " << round;
+      ASSERT_EQ(calls.load(), std::min<int64_t>(n, tasks)) << "threads " << n << ", " << tasks << " tasks";
+      if (round % 500 == 499) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // workers sleep
+    }
+  }
+  at::set_num_threads(threads);
+}
+
 TEST(KernelInvariance, TwoThreadsSplitTheLargeShapes) {
-  // The checks above at 2 threads exercise the OpenMP row split only if these calls take it.
+  // The checks above at 2 threads exercise the pool's row split only if these calls take it.
   const int threads = at::get_num_threads();
   at::set_num_threads(2);
   EXPECT_TRUE(qkernels::UseThreads(576 * 576));

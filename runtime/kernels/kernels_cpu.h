@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace augur::qkernels {
@@ -103,7 +104,7 @@ struct Q8Activations {
 void QuantizeActivations(const float* x, int64_t m, int64_t in, int64_t blocks, Q8Layout layout, int64_t group,
                          bool lane_scales, Q8Activations* out);
 
-// Whole calls: OpenMP over output rows (when the work is large enough to pay for it).
+// Whole calls: threads over output rows (ParallelFor) (when the work is large enough to pay for it).
 // kAuto picks AVX2 when available; asking for kAvx2 without it falls back to scalar.
 void Int8GemmCpu(const float* x, int64_t m, const Int8Weights& w, const float* bias, float* y,
                  CpuKernel kernel = CpuKernel::kAuto);
@@ -115,9 +116,17 @@ void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* b
 void DequantizeInt8Cpu(const Int8Weights& w, float* out);
 void DequantizeInt4Cpu(const Int4Weights& w, float* out);
 
-// Whether a call with `work` multiply-adds runs the OpenMP loop: enough work to pay for a
-// parallel region (kMinParallelWork in linear_int8_cpu.cc) and more than one thread allowed.
+// Whether a call with `work` multiply-adds runs on several threads: enough work to pay for a
+// parallel round (kMinParallelWork in linear_int8_cpu.cc) and more than one thread allowed.
 bool UseThreads(int64_t work);
+
+// The kernels' threads: OpenMP's setting for the calling thread (--threads, OMP_NUM_THREADS).
+int KernelThreads();
+// body(t0, t1) over contiguous blocks of [0, tasks) on up to KernelThreads() threads, the
+// caller included (static split: thread k runs [k*tasks/n, (k+1)*tasks/n)); returns when all
+// are done. Its own pool (parallel_cpu.cc), whose idle workers spin ~50 us and then sleep, so
+// more threads than free cores costs a context switch, not libgomp's spin-out.
+void ParallelFor(int64_t tasks, const std::function<void(int64_t, int64_t)>& body);
 
 // Rows [r0, r1) of one call; the building blocks of the above.
 void Int8RowsScalar(const float* x, int64_t m, const Int8Weights& w, const float* bias, float* y, int64_t r0,

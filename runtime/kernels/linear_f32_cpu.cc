@@ -1,5 +1,5 @@
 // Scalar references for runtime/kernels/kernels_f32.h and the one dispatch point (AVX-512 or
-// AVX2 when this CPU and the build have them), OpenMP over output rows. Built without -mavx2,
+// AVX2 when this CPU and the build have them), threads over output rows (ParallelFor). Built without -mavx2,
 // so it runs anywhere.
 #include <algorithm>
 
@@ -64,7 +64,7 @@ void WeightedValuesScalar(const float* p, const float* v, int64_t s, int64_t d, 
     for (int64_t c = 0; c < d; ++c) out[c] += p[j] * v[j * d + c];
 }
 
-// Rows per OpenMP task, as in the quantized kernels (linear_int8_cpu.cc): a multiple of the
+// Rows per task, as in the quantized kernels (linear_int8_cpu.cc): a multiple of the
 // vector kernels' 4-row weight blocks.
 constexpr int64_t kRowsPerTask = 16;
 
@@ -78,8 +78,8 @@ void F32GemmCpu(const float* x, int64_t m, const float* w, int64_t out, int64_t 
   };
   if (!qkernels::UseThreads(m * out * in)) return rows(0, out);
   const int64_t tasks = (out + kRowsPerTask - 1) / kRowsPerTask;
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tasks; ++t) rows(t * kRowsPerTask, std::min(out, (t + 1) * kRowsPerTask));
+  qkernels::ParallelFor(tasks,
+                        [&](int64_t t0, int64_t t1) { rows(t0 * kRowsPerTask, std::min(out, t1 * kRowsPerTask)); });
 }
 
 void AttentionScores(const float* q, const float* k, int64_t s, int64_t d, float scale, float* scores) {

@@ -1,4 +1,4 @@
-// int4 CPU linear: the portable scalar path, OpenMP over output rows, and the runtime choice
+// int4 CPU linear: the portable scalar path, threads over output rows (ParallelFor), and the runtime choice
 // of the AVX2 path (runtime/kernels/linear_int4_avx2.cc).
 #include <algorithm>
 #include <vector>
@@ -31,7 +31,7 @@ void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* b
   kernel = ResolveCpuKernel(kernel);
   const bool avx2 = kernel == CpuKernel::kAvx2;
   // Reused across calls (a draft step makes one per layer per token). Named through a
-  // reference so the OpenMP workers below read this thread's buffer, not their own.
+  // reference so the pool workers below read this thread's buffer, not their own.
   thread_local Q8Activations buffer;
   Q8Activations& xa = buffer;
   if (kernel == CpuKernel::kAvx2Q8)
@@ -58,8 +58,7 @@ void Int4GemmCpu(const float* x, int64_t m, const Int4Weights& w, const float* b
   };
   // One thread (the benches, a drafter): no parallel region at all, which costs µs per call.
   if (!UseThreads(m * w.out * w.in)) return rows(0, w.out);
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tasks; ++t) rows(t * kRowsPerTask, std::min(w.out, (t + 1) * kRowsPerTask));
+  ParallelFor(tasks, [&](int64_t t0, int64_t t1) { rows(t0 * kRowsPerTask, std::min(w.out, t1 * kRowsPerTask)); });
 }
 
 void DequantizeInt4RowsScalar(const Int4Weights& w, float* out, int64_t r0, int64_t r1) {

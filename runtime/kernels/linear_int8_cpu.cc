@@ -1,4 +1,4 @@
-// int8 CPU linear: the portable scalar path, OpenMP over output rows, and the runtime choice
+// int8 CPU linear: the portable scalar path, threads over output rows (ParallelFor), and the runtime choice
 // of the AVX2 path (runtime/kernels/linear_int8_avx2.cc).
 #include <algorithm>
 #include <atomic>
@@ -137,14 +137,14 @@ void Int8RowsScalar(const float* x, int64_t m, const Int8Weights& w, const float
   }
 }
 
-// Rows per OpenMP task: enough work per task that scheduling costs little, and below this
-// many multiply-adds in total the call stays on one thread (a parallel region costs µs).
+// Rows per task: enough work per task that scheduling costs little, and below this many
+// multiply-adds in total the call stays on one thread (a parallel round costs µs).
 constexpr int64_t kRowsPerTask = 16;
 constexpr int64_t kMinParallelWork = int64_t{1} << 17;
 
 bool UseThreads(int64_t work) {
 #ifdef _OPENMP
-  return work >= kMinParallelWork && omp_get_max_threads() > 1;
+  return work >= kMinParallelWork && KernelThreads() > 1;
 #else
   return false;
 #endif
@@ -153,7 +153,7 @@ bool UseThreads(int64_t work) {
 void Int8GemmCpu(const float* x, int64_t m, const Int8Weights& w, const float* bias, float* y, CpuKernel kernel) {
   kernel = ResolveCpuKernel(kernel);
   // Reused across calls (a draft step makes one per layer per token). Named through a
-  // reference so the OpenMP workers below read this thread's buffer, not their own.
+  // reference so the pool workers below read this thread's buffer, not their own.
   thread_local Q8Activations buffer;
   Q8Activations& xa = buffer;
   if (kernel == CpuKernel::kAvx2Q8) QuantizeActivations(x, m, w.in, (w.in + 31) / 32, Q8Layout::kPlain, 0, false, &xa);
@@ -170,8 +170,7 @@ void Int8GemmCpu(const float* x, int64_t m, const Int8Weights& w, const float* b
   };
   // One thread (the benches, a drafter): no parallel region at all, which costs µs per call.
   if (!UseThreads(m * w.out * w.in)) return rows(0, w.out);
-#pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < tasks; ++t) rows(t * kRowsPerTask, std::min(w.out, (t + 1) * kRowsPerTask));
+  ParallelFor(tasks, [&](int64_t t0, int64_t t1) { rows(t0 * kRowsPerTask, std::min(w.out, t1 * kRowsPerTask)); });
 }
 
 void DequantizeInt8Cpu(const Int8Weights& w, float* out) {
