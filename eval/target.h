@@ -2,7 +2,7 @@
 // target (eval, bench, generate), on either engine of runtime/decode_model.h.
 //
 //   engine "native": runtime/native_llama.h, the CPU default (fp32, int8 or int4 weights,
-//     OpenMP over output rows, rows exact: verification sees step-by-step decoding's logits);
+//     threads over output rows, rows exact: verification sees step-by-step decoding's logits);
 //   engine "torch": LibTorch (any device; the CUDA path);
 //   engine "auto": native on the CPU, torch elsewhere.
 // quant: run an fp32 checkpoint quantized on load (round-to-nearest, runtime/qweight.h),

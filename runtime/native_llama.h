@@ -11,7 +11,8 @@
 // many tokens marked as a prefill (DecodeOptions::prefill) takes the route QuantizedLinear
 // takes from DequantGemmMinRows() rows: ATen's GEMM on the (dequantized) weight; decode steps,
 // verification and NAT drafts stay on the plain kernels, torch-free.
-// The kernels use OpenMP over output rows when a call has enough work (the target case) and
+// The kernels split output rows over threads (their own pool, kernels_cpu.h ParallelFor) when a
+// call has enough work (the target case) and
 // compute each row exactly as a one-row call would (rows_exact()).
 //
 // Shapes: M new tokens, C hidden, H query heads, Hkv key/value heads, D head dim, I MLP width,
