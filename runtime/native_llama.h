@@ -12,8 +12,8 @@
 // takes from DequantGemmMinRows() rows: ATen's GEMM on the (dequantized) weight; decode steps,
 // verification and NAT drafts stay on the plain kernels, torch-free.
 // The kernels split output rows over threads (their own pool, kernels_cpu.h ParallelFor) when a
-// call has enough work (the target case) and
-// compute each row exactly as a one-row call would (rows_exact()).
+// call has enough work (the target case) and compute each row exactly as a one-row call would
+// (rows_exact()).
 //
 // Shapes: M new tokens, C hidden, H query heads, Hkv key/value heads, D head dim, I MLP width,
 // V vocab, K logits rows.
