@@ -11,6 +11,7 @@
 
 #include <absl/strings/str_format.h>
 
+#include "core/generate_loop.h"
 #include "core/model.h"
 
 namespace augur {
@@ -123,12 +124,8 @@ absl::Status Sampler::SetState(const std::string& state) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<GenerateResult> Generate(LlamaModelImpl& model, const std::vector<int64_t>& prompt,
-                                        const GenerateOptions& opts,
-                                        const std::function<void(int64_t)>& on_token) {
-  using Clock = std::chrono::steady_clock;
+absl::Status CheckGenerate(const ModelConfig& cfg, const std::vector<int64_t>& prompt, const GenerateOptions& opts) {
   AUGUR_RETURN_IF_ERROR(opts.sampling.Validate());
-  const ModelConfig& cfg = model.config();
   if (prompt.empty()) return absl::InvalidArgumentError("generate: prompt: empty (give at least one token)");
   if (opts.max_new < 0) return absl::InvalidArgumentError(absl::StrCat("generate: --max-new ", opts.max_new, ": must be >= 0"));
   for (int64_t id : prompt)
@@ -136,27 +133,22 @@ absl::StatusOr<GenerateResult> Generate(LlamaModelImpl& model, const std::vector
       return absl::InvalidArgumentError(
           absl::StrCat("generate: prompt: token id ", id, " is outside the vocabulary [0, ", cfg.vocab_size, ")"));
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
-  // The last new token is never fed back, so the cache holds prompt + max_new - 1 entries.
-  const int64_t capacity = n_prompt + std::max<int64_t>(opts.max_new, 1);
-  if (capacity > cfg.max_position_embeddings)
+  if (n_prompt + std::max<int64_t>(opts.max_new, 1) > cfg.max_position_embeddings)
     return absl::InvalidArgumentError(absl::StrCat("generate: prompt (", n_prompt, " tokens) + --max-new ",
                                                    opts.max_new, " exceeds the model's max_position_embeddings ",
                                                    cfg.max_position_embeddings, "; shorten one of them"));
-  const int64_t eos = opts.eos_id == -2 ? cfg.eos_token_id : opts.eos_id;
+  return absl::OkStatus();
+}
 
-  torch::NoGradGuard no_grad;
-  const bool was_training = model.is_training();
-  model.eval();
+GenerateResult GenerateLoop(const ModelConfig& cfg, const GenerateOptions& opts, const std::function<at::Tensor()>& prefill,
+                            const std::function<at::Tensor(int64_t)>& step,
+                            const std::function<void(int64_t)>& on_token) {
+  using Clock = std::chrono::steady_clock;
+  const int64_t eos = opts.eos_id == -2 ? cfg.eos_token_id : opts.eos_id;
   GenerateResult out;
   Sampler sampler(opts.seed);
-  KVCache cache = model.new_cache(1, capacity);
-  const auto device = model.device();
-  ForwardOptions last_only;
-  last_only.logits_last = 1;
-
   auto t0 = Clock::now();
-  at::Tensor ids = torch::tensor(prompt, torch::kLong).view({1, n_prompt}).to(device);
-  at::Tensor logits = model.forward(ids, &cache, last_only).logits;  // [1, 1, V]
+  at::Tensor logits = prefill();
   auto t1 = Clock::now();
   out.prefill_s = std::chrono::duration<double>(t1 - t0).count();
   for (int64_t i = 0; i < opts.max_new; ++i) {
@@ -168,11 +160,39 @@ absl::StatusOr<GenerateResult> Generate(LlamaModelImpl& model, const std::vector
     out.tokens.push_back(next);
     if (on_token) on_token(next);
     if (i + 1 == opts.max_new) break;
-    ids = torch::full({1, 1}, next, torch::TensorOptions().dtype(torch::kLong).device(device));
-    logits = model.forward(ids, &cache, last_only).logits;
+    logits = step(next);
     ++out.decode_forwards;
   }
   out.decode_s = std::chrono::duration<double>(Clock::now() - t1).count();
+  return out;
+}
+
+absl::StatusOr<GenerateResult> Generate(LlamaModelImpl& model, const std::vector<int64_t>& prompt,
+                                        const GenerateOptions& opts,
+                                        const std::function<void(int64_t)>& on_token) {
+  const ModelConfig& cfg = model.config();
+  AUGUR_RETURN_IF_ERROR(CheckGenerate(cfg, prompt, opts));
+  const int64_t n_prompt = static_cast<int64_t>(prompt.size());
+  // The last new token is never fed back, so the cache holds prompt + max_new - 1 entries.
+  const int64_t capacity = n_prompt + std::max<int64_t>(opts.max_new, 1);
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  KVCache cache = model.new_cache(1, capacity);
+  const auto device = model.device();
+  ForwardOptions last_only;
+  last_only.logits_last = 1;
+  GenerateResult out = GenerateLoop(
+      cfg, opts,
+      [&] {
+        const at::Tensor ids = torch::tensor(prompt, torch::kLong).view({1, n_prompt}).to(device);
+        return model.forward(ids, &cache, last_only).logits;  // [1, 1, V]
+      },
+      [&](int64_t next) {
+        const at::Tensor ids = torch::full({1, 1}, next, torch::TensorOptions().dtype(torch::kLong).device(device));
+        return model.forward(ids, &cache, last_only).logits;
+      },
+      on_token);
   model.train(was_training);
   return out;
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "core/generate_loop.h"
 #include "runtime/qlinear.h"
 #include "runtime/qmodel.h"
 
@@ -40,59 +41,32 @@ at::Tensor TorchDecodeModel::forward(absl::Span<const int64_t> ids, const Decode
 
 absl::StatusOr<GenerateResult> Generate(DecodeModel& model, const std::vector<int64_t>& prompt,
                                         const GenerateOptions& opts, const std::function<void(int64_t)>& on_token) {
-  using Clock = std::chrono::steady_clock;
-  AUGUR_RETURN_IF_ERROR(opts.sampling.Validate());
-  const ModelConfig& cfg = model.config();
-  if (prompt.empty()) return absl::InvalidArgumentError("generate: prompt: empty (give at least one token)");
-  if (opts.max_new < 0) return absl::InvalidArgumentError(absl::StrCat("generate: --max-new ", opts.max_new, ": must be >= 0"));
-  for (int64_t id : prompt)
-    if (id < 0 || id >= cfg.vocab_size)
-      return absl::InvalidArgumentError(
-          absl::StrCat("generate: prompt: token id ", id, " is outside the vocabulary [0, ", cfg.vocab_size, ")"));
+  AUGUR_RETURN_IF_ERROR(CheckGenerate(model.config(), prompt, opts));
   const int64_t n_prompt = static_cast<int64_t>(prompt.size());
   // The last new token is never fed back, so the cache holds prompt + max_new - 1 entries.
   const int64_t needed = n_prompt + std::max<int64_t>(opts.max_new, 1) - 1;
-  if (n_prompt + opts.max_new > cfg.max_position_embeddings)
-    return absl::InvalidArgumentError(absl::StrCat("generate: prompt (", n_prompt, " tokens) + --max-new ",
-                                                   opts.max_new, " exceeds the model's max_position_embeddings ",
-                                                   cfg.max_position_embeddings, "; shorten one of them"));
   if (needed > model.capacity())
     return absl::InvalidArgumentError(absl::StrCat("generate: prompt (", n_prompt, " tokens) + --max-new ",
                                                    opts.max_new, " needs ", needed, " cache entries; the ",
                                                    model.engine(), " model's cache holds ", model.capacity()));
-  const int64_t eos = opts.eos_id == -2 ? cfg.eos_token_id : opts.eos_id;
   torch::NoGradGuard no_grad;
-  GenerateResult out;
-  Sampler sampler(opts.seed);
   model.reset();
-  // As the speculative engine does: the prompt but its last token on the prefill route, then
-  // the last token alone, so on an engine with exact rows greedy output equals the speculative
-  // engine's token for token.
-  auto t0 = Clock::now();
-  if (n_prompt > 1) {
-    DecodeOptions prefill;
-    prefill.logits_last = 1;
-    prefill.prefill = true;
-    model.forward(absl::MakeConstSpan(prompt.data(), prompt.size() - 1), prefill);
-  }
-  at::Tensor logits = model.forward(absl::MakeConstSpan(&prompt.back(), 1));  // [1, V]
-  auto t1 = Clock::now();
-  out.prefill_s = std::chrono::duration<double>(t1 - t0).count();
-  for (int64_t i = 0; i < opts.max_new; ++i) {
-    const int64_t next = sampler.Sample(logits.reshape({-1}), opts.sampling);
-    if (next == eos || std::find(opts.stop_ids.begin(), opts.stop_ids.end(), next) != opts.stop_ids.end()) {
-      out.hit_eos = true;
-      break;
-    }
-    out.tokens.push_back(next);
-    if (on_token) on_token(next);
-    if (i + 1 == opts.max_new) break;
-    const int64_t step[1] = {next};
-    logits = model.forward(absl::MakeConstSpan(step, 1));
-    ++out.decode_forwards;
-  }
-  out.decode_s = std::chrono::duration<double>(Clock::now() - t1).count();
-  return out;
+  return GenerateLoop(
+      model.config(), opts,
+      [&] {
+        // As the speculative engine does: the prompt but its last token on the prefill route,
+        // then the last token alone, so on an engine with exact rows greedy output equals the
+        // speculative engine's token for token.
+        if (n_prompt > 1) {
+          DecodeOptions prefill;
+          prefill.logits_last = 1;
+          prefill.prefill = true;
+          model.forward(absl::MakeConstSpan(prompt.data(), prompt.size() - 1), prefill);
+        }
+        return model.forward(absl::MakeConstSpan(&prompt.back(), 1));  // [1, V]
+      },
+      [&](int64_t next) { return model.forward(absl::MakeConstSpan(&next, 1)); },
+      on_token);
 }
 
 absl::Status CheckHeadIds(const std::vector<int64_t>& ids, int64_t vocab) {
