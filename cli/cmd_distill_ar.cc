@@ -90,10 +90,7 @@ int RunDistillAr(int argc, char** argv, int first) {
   if (auto s = flags.Float("lambda", "lambda", &o.lambda); !s.ok()) return ArFail(s);
   auto drafter = ReadDrafterFlags(args, flags, "distill ar");
   if (!drafter.ok()) return ArFail(drafter.status());
-  o.init = drafter->init;
-  o.init_layers = drafter->init_layers;
-  o.eval_sequences = drafter->eval_sequences;
-  o.qat = drafter->qat;
+  ApplyDrafterFlags(*drafter, &o);
   auto policy = distill::ParsePolicy(flags.Str("policy", "policy"));
   if (!policy.ok()) return ArFail(policy.status());
   o.policy = *policy;

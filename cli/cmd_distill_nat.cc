@@ -106,10 +106,7 @@ int RunDistillNat(int argc, char** argv, int first) {
   }
   auto drafter = ReadDrafterFlags(args, flags, "distill nat");
   if (!drafter.ok()) return NatFail(drafter.status());
-  o.init = drafter->init;
-  o.init_layers = drafter->init_layers;
-  o.eval_sequences = drafter->eval_sequences;
-  o.qat = drafter->qat;
+  ApplyDrafterFlags(*drafter, &o);
   if (t.threads > 0) torch::set_num_threads(t.threads);
 
   if (drafter->eval_only) {

@@ -70,6 +70,14 @@ struct DrafterFlags {
 };
 // Reads and checks the group (`command`: "distill ar", for the QAT scheme's message).
 absl::StatusOr<DrafterFlags> ReadDrafterFlags(const Args& args, const DistillFlags& flags, const std::string& command);
+// The group's student settings into distill::ArDistillOptions / NatDistillOptions.
+template <typename DistillOptions>
+void ApplyDrafterFlags(const DrafterFlags& f, DistillOptions* o) {
+  o->init = f.init;
+  o->init_layers = f.init_layers;
+  o->eval_sequences = f.eval_sequences;
+  o->qat = f.qat;
+}
 // After training into `out_dir`: the QAT export (with --qat) and --draft-vocab's file in the
 // checkpoint, best/ and the export.
 absl::Status FinishDrafter(const std::string& command, const std::string& out_dir, const std::string& teacher,
