@@ -42,6 +42,7 @@ constexpr DtypeRow kDtypes[] = {
     {StDtype::kU8, "U8", 1, c10::ScalarType::Byte},
     {StDtype::kI32, "I32", 4, c10::ScalarType::Int},
     {StDtype::kI64, "I64", 8, c10::ScalarType::Long},
+    {StDtype::kBool, "BOOL", 1, c10::ScalarType::Bool},
 };
 
 const DtypeRow& RowOf(StDtype d) {
@@ -319,10 +320,14 @@ std::string_view SafetensorsFile::Bytes(const StTensorInfo& info) const {
 }
 
 at::Tensor SafetensorsFile::Read(const StTensorInfo& info) const {
-  at::Tensor t = at::empty(info.shape, at::TensorOptions().dtype(StDtypeToTorch(info.dtype)));
+  // A BOOL byte from a file may be any value, which a torch bool must not hold: read bytes,
+  // then compare with zero.
+  const bool is_bool = info.dtype == StDtype::kBool;
+  at::Tensor t = at::empty(info.shape, at::TensorOptions().dtype(is_bool ? c10::ScalarType::Byte
+                                                                         : StDtypeToTorch(info.dtype)));
   // The mapped bytes may be unaligned for the dtype, so copy rather than wrap them.
   if (info.end > info.begin) std::memcpy(t.data_ptr(), data_ + info.begin, info.end - info.begin);
-  return t;
+  return is_bool ? t.ne(0) : t;
 }
 
 absl::StatusOr<at::Tensor> SafetensorsFile::Read(std::string_view name) const {

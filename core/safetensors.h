@@ -25,8 +25,9 @@
 namespace augur {
 
 // The dtypes augur reads and writes: floats for model weights, integers for quantized
-// payloads (int8/int4 packed in U8/I8, scales in F16/F32, indices in I32/I64).
-enum class StDtype { kF32, kF16, kBF16, kF64, kI8, kU8, kI32, kI64 };
+// payloads (int8/int4 packed in U8/I8, scales in F16/F32, indices in I32/I64), masks in BOOL
+// (one byte each, 0 or 1: EAGLE-3's t2d).
+enum class StDtype { kF32, kF16, kBF16, kF64, kI8, kU8, kI32, kI64, kBool };
 
 std::string StDtypeName(StDtype d);              // "F32", ...
 int64_t StDtypeSize(StDtype d);                  // bytes per element
