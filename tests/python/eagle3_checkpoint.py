@@ -58,12 +58,16 @@ def write_random_eagle(out_dir, target_dir, draft_vocab=8192, layers=None, seed=
     }
     os.makedirs(out_dir, exist_ok=True)
     save_file(tensors, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
-    config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": d,
+    # config.json as augur's eagle-drafter checkpoint has it (core/eagle_config: the serving
+    # layout plus augur_target_num_layers).
+    config = {"architectures": ["LlamaForCausalLMEagle3"], "model_type": "llama", "hidden_size": d,
               "intermediate_size": ff, "num_attention_heads": heads, "num_key_value_heads": kv,
               "head_dim": hd, "num_hidden_layers": 1, "rms_norm_eps": t.get("rms_norm_eps", 1e-5),
               "rope_theta": t.get("rope_theta", 10000.0),
               "max_position_embeddings": t.get("max_position_embeddings", 2048), "vocab_size": vocab,
-              "hidden_act": "silu", "tie_word_embeddings": False, "torch_dtype": "float32"}
+              "draft_vocab_size": draft_vocab, "target_hidden_size": d, "hidden_act": "silu",
+              "tie_word_embeddings": False, "attention_bias": False, "torch_dtype": "float32",
+              "eagle_aux_hidden_state_layer_ids": layers, "augur_target_num_layers": n_layers}
     for k in ("bos_token_id", "eos_token_id"):
         if isinstance(t.get(k), int):
             config[k] = t[k]

@@ -198,3 +198,31 @@ def augur_eagle(pipeline, root):
         rep = json.load(f)
     s = rep["runs"][0]["summary"]
     return {"alpha": s["alpha"], "tau": s.get("tau"), "spec": f"eagle:{pipeline['drafter']}"}
+
+
+def test_augur_drafts_the_same_after_export(pipeline):
+    """augur reads its export back as the same drafter: `augur eval` with eagle:SOURCE and
+    eagle:EXPORT on the same prompts proposes and accepts the same tokens and prints the same
+    output (greedy). Runs once this augur's eval takes eagle:DIR."""
+    augur = os.environ.get("AUGUR_BIN", os.path.join(ROOT, "build", "bin", "augur"))
+    h = subprocess.run([augur, "eval", "--help"], capture_output=True, text=True)
+    if "eagle:" not in h.stdout + h.stderr:
+        pytest.skip("this augur's eval has no eagle: drafter yet (the lead's eval/eagle_drafter)")
+    root = pipeline["export"].parent
+    prompts = root / "prompts-same.jsonl"
+    with open(prompts, "w") as f:
+        for p in PROMPTS:
+            f.write(json.dumps({"prompt": p}) + "\n")
+    rdir = root / "augur-same"
+    run([augur, "eval", "--target", str(pipeline["target"]), "--drafter", f"eagle:{pipeline['drafter']}",
+         "--drafter", f"eagle:{pipeline['export']}", "--prompts", str(prompts), "--max-new", str(MAX_NEW),
+         "--gamma", str(GAMMA), "--temperature", "0", "--threads", "1", "--report", str(rdir)])
+    with open(rdir / "report.json") as f:
+        runs = json.load(f)["runs"]
+    assert len(runs) == 2
+    a, b = runs
+    for key in ("proposed", "accepted", "new_tokens"):
+        if key in a["summary"]:
+            assert a["summary"][key] == b["summary"][key], key
+    assert a["summary"]["alpha"] == b["summary"]["alpha"]
+    assert [p.get("tokens") for p in a["prompts"]] == [p.get("tokens") for p in b["prompts"]]
