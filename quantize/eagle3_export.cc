@@ -352,13 +352,12 @@ absl::StatusOr<ExportSummary> Export(const std::string& model_dir, const std::st
     return Invalid(out_dir, "is the checkpoint being exported; choose another --out");
   AUGUR_RETURN_IF_ERROR(CheckReplaceable(out_dir));
 
-  std::string parent = out_dir;
-  while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
-  const std::string target = parent;
-  const size_t slash = parent.rfind('/');
-  parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : parent.substr(0, slash));
+  std::string dest = out_dir;  // without trailing slashes, so that the staging name is a sibling
+  while (dest.size() > 1 && dest.back() == '/') dest.pop_back();
+  const size_t slash = dest.rfind('/');
+  const std::string parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : dest.substr(0, slash));
   AUGUR_RETURN_IF_ERROR(MakeDirs(parent));
-  const std::string stage = TempPathFor(target);
+  const std::string stage = TempPathFor(dest);
   RemoveTree(stage);
   AUGUR_RETURN_IF_ERROR(MakeDirs(stage));
   auto fail = [&](absl::Status st) {
@@ -385,17 +384,17 @@ absl::StatusOr<ExportSummary> Export(const std::string& model_dir, const std::st
 
   // Swap into place: an earlier export moves aside first and is removed once the new one is in.
   std::string old;
-  if (PathExists(target)) {
-    old = absl::StrCat(target, ".old.", getpid());
+  if (PathExists(dest)) {
+    old = absl::StrCat(dest, ".old.", getpid());
     RemoveTree(old);
-    if (std::rename(target.c_str(), old.c_str()) != 0)
-      return fail(Err(absl::StatusCode::kInternal, target,
+    if (std::rename(dest.c_str(), old.c_str()) != 0)
+      return fail(Err(absl::StatusCode::kInternal, dest,
                       absl::StrCat("cannot move the earlier export aside to ", old, ": ", std::strerror(errno))));
   }
-  if (std::rename(stage.c_str(), target.c_str()) != 0) {
+  if (std::rename(stage.c_str(), dest.c_str()) != 0) {
     const std::string why = std::strerror(errno);
-    if (!old.empty()) std::rename(old.c_str(), target.c_str());
-    return fail(Err(absl::StatusCode::kInternal, target,
+    if (!old.empty()) std::rename(old.c_str(), dest.c_str());
+    return fail(Err(absl::StatusCode::kInternal, dest,
                     absl::StrCat("cannot rename the staged export ", stage, " into place: ", why)));
   }
   if (!old.empty()) RemoveTree(old);

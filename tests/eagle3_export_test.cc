@@ -290,7 +290,7 @@ TEST_F(Eagle3ExportTest, ReplacesAnEarlierExportOnly) {
   WriteSource(RandomSource(SmallDims(), 2), Path("src2"));
   auto first = Export(Path("src1"), Path("out"));
   ASSERT_TRUE(first.ok()) << first.status();
-  auto second = Export(Path("src2"), Path("out"));
+  auto second = Export(Path("src2"), Path("out") + "/");  // a trailing slash stages beside it too
   ASSERT_TRUE(second.ok()) << second.status();
   auto back = ReadDrafter(Path("out"));
   auto src2 = ReadDrafter(Path("src2"));
