@@ -12,8 +12,9 @@ int RunInfo(int argc, char** argv, int first);           // augur info (model / 
 int RunDataEncode(int argc, char** argv, int first);     // augur data encode
 int RunDatastoreBuild(int argc, char** argv, int first); // augur data datastore (cmd_datastore.cc)
 int RunDistillGen(int argc, char** argv, int first);     // augur distill gen  (cmd_distill_gen.cc)
-int RunDistillAr(int argc, char** argv, int first);      // augur distill ar   (cmd_distill.cc)
+int RunDistillAr(int argc, char** argv, int first);      // augur distill ar   (cmd_distill_ar.cc)
 int RunDistillNat(int argc, char** argv, int first);     // augur distill nat  (cmd_distill_nat.cc)
+int RunDistillEagle(int argc, char** argv, int first);   // augur distill eagle (cmd_distill_eagle.cc)
 int RunQuantize(int argc, char** argv, int first);       // augur quantize     (cmd_quantize.cc)
 int RunExport(int argc, char** argv, int first);         // augur export       (cmd_export.cc)
 int RunImport(int argc, char** argv, int first);         // augur import       (cmd_import.cc)

@@ -31,6 +31,7 @@ const std::vector<Command>& Commands() {
       {{"distill", "gen"}, RunDistillGen, "score prompts with a target into a teacher store"},
       {{"distill", "ar"}, RunDistillAr, "distill a target into a compact autoregressive drafter"},
       {{"distill", "nat"}, RunDistillNat, "distill a target into a parallel (NAT) drafter"},
+      {{"distill", "eagle"}, RunDistillEagle, "distill a target into an EAGLE-3 feature drafter (one layer on its hidden states)"},
       {{"quantize"}, RunQuantize, "quantize a drafter's weights to int8/int4 (RTN or GPTQ)"},
       {{"export"}, RunExport, "export a checkpoint as GGUF (f32/f16/q8_0/q4_0)"},
       {{"eval"}, RunEval, "measure drafters against a target: acceptance, tau, speedup, report"},

@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "core/eagle_config.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
 
@@ -104,7 +105,7 @@ const std::vector<ArtifactKind>& ArtifactKinds() {
       {kKindTarget, "a model to serve (imported, trained, or quantized by augur quantize)", false},
       {kKindArDrafter, "a compact autoregressive drafter (augur distill ar)", true},
       {kKindNatDrafter, "a parallel drafter: gamma tokens in one forward (augur distill nat)", true},
-      {"eagle-drafter", "an EAGLE-3 feature drafter: one layer over the target's hidden states (augur distill eagle)",
+      {kKindEagleDrafter, "an EAGLE-3 feature drafter: one layer over the target's hidden states (augur distill eagle)",
        true},
   };
   return kTable;

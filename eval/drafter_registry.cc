@@ -9,13 +9,19 @@
 #include "core/checkpoint.h"
 #include "core/tokenizer.h"
 #include "eval/ar_drafter.h"
+#include "core/eagle_head.h"
+#include "core/safetensors.h"
 #include "eval/draft_vocab.h"
+#include "eval/eagle_drafter.h"
 #include "eval/harness.h"
 #include "eval/nat_drafter.h"
 #include "eval/ngram_index.h"
 #include "eval/prompt_lookup.h"
+#include "runtime/eagle_decoder.h"
+#include "runtime/native_eagle.h"
 #include "runtime/native_llama.h"
 #include "runtime/qmodel.h"
+#include "runtime/scheme.h"
 
 namespace augur {
 namespace {
@@ -177,6 +183,88 @@ absl::StatusOr<std::unique_ptr<Drafter>> MakeNat(const std::string& arg, const D
   return std::unique_ptr<Drafter>(std::move(d));
 }
 
+// eagle:DIR[,engine=torch|native][,quant=SCHEME][,tree][,topk=K][,nodes=N]
+absl::StatusOr<std::unique_ptr<Drafter>> MakeEagle(const std::string& arg, const DrafterContext& ctx) {
+  const std::string spec = "--drafter eagle:" + arg;
+  std::vector<std::string> parts = absl::StrSplit(arg, ',');
+  if (parts[0].empty()) return absl::InvalidArgumentError(spec + ": needs a checkpoint directory (eagle:DIR)");
+  std::string engine, quant;
+  bool tree = false;
+  EagleDrafter::TreeOptions topts;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(parts[i], absl::MaxSplits('=', 1));
+    int64_t v = 0;
+    if (kv.first == "tree" && kv.second.empty()) {
+      tree = true;
+    } else if (kv.first == "engine" && (kv.second == "torch" || kv.second == "native")) {
+      engine = kv.second;
+    } else if (kv.first == "quant" && ParseScheme(kv.second).ok()) {
+      quant = kv.second;
+    } else if ((kv.first == "topk" || kv.first == "nodes") && absl::SimpleAtoi(kv.second, &v) && v >= 1) {
+      (kv.first == "topk" ? topts.topk : topts.nodes) = v;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(spec, ": \"", parts[i],
+                                                     "\" is not one of engine=torch|native, quant=int8|int4-gG, tree, topk=K, "
+                                                     "nodes=N"));
+    }
+  }
+  const std::string& dir = parts[0];
+  AUGUR_ASSIGN_OR_RETURN(LoadedEagle ckpt, LoadEagleHead(dir, ctx.device));
+  const EagleConfig& ecfg = ckpt.head->config();
+  if (ctx.target_config != nullptr) AUGUR_RETURN_IF_ERROR(ecfg.CheckTarget(*ctx.target_config, spec));
+  if (!ckpt.meta.tokenizer_fingerprint.empty() && !ctx.target_tokenizer_fingerprint.empty() &&
+      ckpt.meta.tokenizer_fingerprint != ctx.target_tokenizer_fingerprint)
+    return absl::FailedPreconditionError(absl::StrCat(spec, ": made with tokenizer ", ckpt.meta.tokenizer_fingerprint,
+                                                      " but the target uses ", ctx.target_tokenizer_fingerprint));
+  // The target's embedding table: read from its checkpoint, not stored in the drafter's.
+  if (!ckpt.head->embedding().defined()) {
+    if (ctx.target_dir.empty()) return absl::InvalidArgumentError(spec + ": needs the target's directory for its embeddings");
+    AUGUR_ASSIGN_OR_RETURN(SafetensorsCheckpoint st, SafetensorsCheckpoint::Open(ctx.target_dir));
+    auto e = st.Read("model.embed_tokens.weight");
+    if (!e.ok() || !at::isFloatingType(e->scalar_type()))
+      return absl::FailedPreconditionError(absl::StrCat(spec, ": the target ", ctx.target_dir,
+                                                        " has no float model.embed_tokens.weight to share"));
+    ckpt.head->set_embedding(e->to(torch::kFloat32).to(ctx.device));
+  }
+  // Room for the verified context plus a tree's expanded nodes.
+  const int64_t capacity = ctx.capacity + topts.topk * 16 + 1;
+  // "eagle:drafter-eagle/best" rather than "eagle:best" for a run's best checkpoint.
+  std::string label = dir;
+  while (label.size() > 1 && label.back() == '/') label.pop_back();
+  const size_t slash = label.rfind('/');
+  if (slash != std::string::npos && label.substr(slash + 1) == "best") {
+    const size_t up = label.rfind('/', slash - 1);
+    label = label.substr(up == std::string::npos ? 0 : up + 1);
+  } else if (slash != std::string::npos) {
+    label = label.substr(slash + 1);
+  }
+  std::string name = "eagle:" + label;
+  if (tree) absl::StrAppend(&name, " tree");
+  std::unique_ptr<EagleDecoder> decoder;
+  // quant=SCHEME: the native engine packs the fp32 weights by round-to-nearest at load.
+  if (quant.empty()) quant = ckpt.meta.quantization;
+  if (!quant.empty()) absl::StrAppend(&name, " (", quant, ")");
+  const bool want_native = engine == "native" || (engine.empty() && ctx.device.is_cpu());
+  if (want_native) {
+    auto native = NativeEagle::Create(*ckpt.head, quant, capacity);
+    if (native.ok()) decoder = std::move(native).value();
+    else if (engine == "native") return native.status();
+    else std::fprintf(stderr, "%s: running on LibTorch: %s\n", spec.c_str(), std::string(native.status().message()).c_str());
+  }
+  if (!decoder) {
+    if (!quant.empty())
+      return absl::InvalidArgumentError(absl::StrCat(spec, ": a ", quant,
+                                                     " drafter runs on the native engine only (engine=native, CPU)"));
+    decoder = std::make_unique<TorchEagleDecoder>(ckpt.head, capacity);
+  }
+  if (decoder->engine() == "torch") absl::StrAppend(&name, ",engine=torch");
+  std::unique_ptr<Drafter> d = std::make_unique<EagleDrafter>(std::move(decoder), name, topts);
+  if (!tree) return d;
+  std::vector<std::unique_ptr<Drafter>> one;
+  one.push_back(std::move(d));
+  return std::unique_ptr<Drafter>(new DrafterSet(std::move(one)));
+}
+
 // ngram:FILE.h5[,n=16,min=2,branch=4,nodes=16]
 absl::StatusOr<std::unique_ptr<Drafter>> MakeNgram(const std::string& arg, const DrafterContext& ctx) {
   std::vector<std::string> parts = absl::StrSplit(arg, ',');
@@ -237,6 +325,13 @@ const std::vector<DrafterKind>& DrafterKinds() {
   static const std::vector<DrafterKind> table = {
       {"ar", "ar:DIR[,engine=E][,vocab=N]", "autoregressive drafter checkpoint (augur train / distill ar; fp32 or quantized by augur quantize / --qat); gamma sequential steps. engine=native (default on the CPU: augur's own runtime) or torch (LibTorch); vocab=N: the head scores only the N most frequent teacher tokens (draft_vocab.json from distill --draft-vocab; its size by default, vocab=full for all)", MakeAr},
       {"nat", "nat:DIR[,engine=E][,vocab=N]", "parallel (NAT) drafter checkpoint (augur distill nat; fp32 or quantized); gamma tokens in one pass; engine and vocab as for ar", MakeNat},
+      {"eagle", "eagle:DIR[,tree][,topk=K,nodes=N][,quant=Q][,engine=E]",
+       "EAGLE-3 feature drafter (augur distill eagle; fp32 or quantized): one layer over the target's hidden states, "
+       "gamma sequential steps on its own outputs; tree: EAGLE-2's dynamic tree instead (expand the topk best nodes "
+       "per depth into topk children each, gamma deep, keep the best `nodes`; default topk=4, nodes=16), verified in "
+       "one target forward. quant=int8|int4-g32|int4-g64|int4-g128: weight-only quantized by RTN at load (native "
+       "engine). engine=native (default on the CPU) or torch",
+       MakeEagle},
       {"ngram", "ngram:FILE.h5[,n=16,min=2,branch=4,nodes=16]",
        "n-gram retrieval over a datastore (augur data datastore): the most frequent continuation of the longest "
        "matching suffix (n..min tokens); in a drafter set, the top `branch` continuations per node as a tree",
@@ -256,6 +351,14 @@ std::string DrafterSpecHelp() {
                        "target verifies in one forward (longest accepted path when greedy, multi-draft rejection "
                        "sampling otherwise), e.g. ar:DIR+prompt-lookup+ngram:DS.h5\n");
   return out;
+}
+
+bool DrafterSpecIsTree(const std::string& spec) {
+  if (spec.find('+') != std::string::npos) return true;
+  if (!absl::StartsWith(spec, "eagle:")) return false;
+  for (absl::string_view opt : absl::StrSplit(spec, ','))
+    if (opt == "tree") return true;
+  return false;
 }
 
 absl::StatusOr<std::unique_ptr<Drafter>> MakeDrafter(const std::string& spec, const DrafterContext& ctx) {

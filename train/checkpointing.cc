@@ -94,13 +94,20 @@ absl::StatusOr<TrainerState> ReadTrainerState(const std::string& dir) {
 absl::Status SaveTrainingCheckpoint(LlamaModel& model, const torch::optim::Optimizer& optimizer,
                                     const TrainerState& state, AugurMeta meta, const SaveOptions& save,
                                     const std::string& dir) {
+  return SaveTrainingCheckpoint(
+      [&](const std::string& d, const AugurMeta& m) { return SaveCheckpoint(model, m, d, save); }, optimizer, state,
+      std::move(meta), dir);
+}
+
+absl::Status SaveTrainingCheckpoint(const SaveModelFn& save_model, const torch::optim::Optimizer& optimizer,
+                                    const TrainerState& state, AugurMeta meta, const std::string& dir) {
   AUGUR_RETURN_IF_ERROR(MakeDirs(dir));
   const std::string staging = JoinPath(dir, absl::StrCat(".staging-", ::getpid()));
   RemoveFlatDir(staging);
   AUGUR_RETURN_IF_ERROR(MakeDirs(staging));
 
   meta.extra["train_step"] = state.step;
-  absl::Status saved = SaveCheckpoint(model, meta, staging, save);
+  absl::Status saved = save_model(staging, meta);
   if (!saved.ok()) {
     RemoveFlatDir(staging);
     return saved;

@@ -15,6 +15,7 @@
 #include <torch/optim/optimizer.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/checkpoint.h"
@@ -49,6 +50,10 @@ absl::StatusOr<TrainerState> ReadTrainerState(const std::string& dir);
 absl::Status SaveTrainingCheckpoint(LlamaModel& model, const torch::optim::Optimizer& optimizer,
                                     const TrainerState& state, AugurMeta meta, const SaveOptions& save,
                                     const std::string& dir);
+// The same for any model: `save_model` writes its files (with the given meta) into a directory.
+using SaveModelFn = std::function<absl::Status(const std::string& dir, const AugurMeta& meta)>;
+absl::Status SaveTrainingCheckpoint(const SaveModelFn& save_model, const torch::optim::Optimizer& optimizer,
+                                    const TrainerState& state, AugurMeta meta, const std::string& dir);
 
 // Removes staging directories left in `dir` by a run killed while saving.
 void RemoveStaleStaging(const std::string& dir);

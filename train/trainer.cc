@@ -172,6 +172,9 @@ class Trainer {
   bool autocast_ = false;
   at::ScalarType autocast_dtype_ = at::kBFloat16;
   LlamaModel model_{nullptr};
+  torch::nn::Module* module_ = nullptr;  // what is trained: model_, or job_.custom.module
+  bool custom() const { return job_.custom.module != nullptr; }
+  int64_t NumParameters() const { return custom() ? job_.custom.parameters : cfg_.num_parameters(); }
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   LrSchedule schedule_;
   TrainerState state_;
@@ -237,16 +240,23 @@ absl::Status Trainer::Setup() {
     if (state_.step > opts_.steps)
       return absl::InvalidArgumentError(absl::StrCat("train: --resume: ", opts_.out_dir, " is at step ",
                                                      state_.step, ", past --steps ", opts_.steps));
-    AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(opts_.out_dir, device_, torch::kFloat32));
-    if (ckpt.model->config().ToJson() != cfg_.ToJson())
-      return absl::InvalidArgumentError(absl::StrCat("train: --resume: the model in ", opts_.out_dir,
-                                                     " differs from --config; omit --config when resuming"));
-    const auto saved_step = ckpt.meta.extra.value("train_step", int64_t{-1});
+    AugurMeta saved_meta;
+    if (custom()) {
+      AUGUR_RETURN_IF_ERROR(job_.custom.load(opts_.out_dir));
+      AUGUR_ASSIGN_OR_RETURN(saved_meta, ReadAugurMeta(opts_.out_dir));
+    } else {
+      AUGUR_ASSIGN_OR_RETURN(LoadedCheckpoint ckpt, LoadCheckpoint(opts_.out_dir, device_, torch::kFloat32));
+      if (ckpt.model->config().ToJson() != cfg_.ToJson())
+        return absl::InvalidArgumentError(absl::StrCat("train: --resume: the model in ", opts_.out_dir,
+                                                       " differs from --config; omit --config when resuming"));
+      model_ = ckpt.model;
+      saved_meta = ckpt.meta;
+    }
+    const auto saved_step = saved_meta.extra.value("train_step", int64_t{-1});
     if (saved_step != state_.step)
       return absl::DataLossError(absl::StrCat("train: --resume: ", opts_.out_dir, ": augur.json is from step ",
                                               saved_step, " but trainer_state.json from step ", state_.step,
                                               " (a save was interrupted); start a new run"));
-    model_ = ckpt.model;
     // Selection continues across runs: the best so far is recorded in best/augur.json.
     if (!job_.select_metric.empty()) {
       auto text = ReadFile(Dir(kBestDir) + "/augur.json");
@@ -265,6 +275,8 @@ absl::Status Trainer::Setup() {
                                                    " already holds a training run; pass --resume to continue it "
                                                    "or choose another --out"));
     torch::manual_seed(opts_.seed);
+  }
+  if (!opts_.resume && !custom()) {
     model_ = LlamaModel(cfg_);
     model_->init_weights(opts_.seed);
     if (job_.init) {
@@ -274,15 +286,18 @@ absl::Status Trainer::Setup() {
       const auto src = job_.init->named_parameters();
       for (auto& p : model_->named_parameters()) p.value().copy_(src[p.key()]);
     }
-    model_->to(device_);
+  }
+  if (!opts_.resume) {
     state_.seed = opts_.seed;
     state_.data_fingerprint = data_.data_fingerprint;
   }
-  model_->train();
-  if (job_.prepare) AUGUR_RETURN_IF_ERROR(job_.prepare(model_));
+  module_ = custom() ? job_.custom.module.get() : model_.get();
+  module_->to(device_);
+  module_->train();
+  if (job_.prepare && !custom()) AUGUR_RETURN_IF_ERROR(job_.prepare(model_));
   state_.options = opts_.ToJson();
 
-  optimizer_ = MakeAdamW(*model_, {opts_.lr, opts_.beta1, opts_.beta2, opts_.eps, opts_.weight_decay});
+  optimizer_ = MakeAdamW(*module_, {opts_.lr, opts_.beta1, opts_.beta2, opts_.eps, opts_.weight_decay});
   if (opts_.resume) AUGUR_RETURN_IF_ERROR(LoadOptimizerState(*optimizer_, opts_.out_dir));
   schedule_ = {opts_.lr, opts_.warmup, opts_.steps, opts_.min_lr_ratio};
   last_saved_step_ = opts_.resume ? state_.step : -1;
@@ -301,8 +316,8 @@ absl::Status Trainer::WriteTrainConfig() {
   j["kind"] = job_.meta.kind;
   j["objective"] = objective_->Describe();
   j["init"] = job_.init ? "given" : "random";
-  j["model"] = cfg_.ToJson();
-  j["model_parameters"] = cfg_.num_parameters();
+  j["model"] = custom() ? job_.custom.config : cfg_.ToJson();
+  j["model_parameters"] = NumParameters();
   j["data"] = {{"source", data_.source},
                {"data_fingerprint", data_.data_fingerprint},
                {"tokenizer_fingerprint", data_.tokenizer_fingerprint},
@@ -342,7 +357,7 @@ absl::Status Trainer::Step(int64_t step) {
   if (!std::isfinite(step_loss_))
     return absl::DataLossError(absl::StrCat(where, "training loss is ", step_loss_, "; stopped without saving; ",
                                             keep, ". Try a lower --lr or more --warmup"));
-  std::vector<at::Tensor> params = model_->parameters();
+  std::vector<at::Tensor> params = module_->parameters();
   step_grad_norm_ = torch::nn::utils::clip_grad_norm_(
       params, opts_.clip > 0 ? opts_.clip : std::numeric_limits<double>::infinity());
   if (!std::isfinite(step_grad_norm_))
@@ -360,9 +375,9 @@ absl::Status Trainer::Evaluate() {
   Metrics metrics;
   {
     torch::NoGradGuard no_grad;
-    model_->eval();
+    module_->eval();
     auto m = objective_->Validate(model_);
-    model_->train();
+    module_->train();
     if (!m.ok()) return m.status();
     metrics = *std::move(m);
   }
@@ -411,7 +426,7 @@ absl::Status Trainer::SaveBest(double value) {
   const std::string staging = Dir(kBestStaging), best = Dir(kBestDir), old = Dir(kBestOld);
   RemoveTree(staging);
   RemoveTree(old);
-  AUGUR_RETURN_IF_ERROR(SaveCheckpoint(model_, meta, staging, save));
+  AUGUR_RETURN_IF_ERROR(custom() ? job_.custom.save(staging, meta) : SaveCheckpoint(model_, meta, staging, save));
   if (IsDirectory(best) && std::rename(best.c_str(), old.c_str()) != 0)
     return absl::InternalError(absl::StrCat("train: cannot move ", best, " aside"));
   if (std::rename(staging.c_str(), best.c_str()) != 0)
@@ -427,7 +442,8 @@ absl::Status Trainer::Save() {
   AugurMeta meta = Meta();
   SaveOptions save;
   save.tokenizer_model = data_.tokenizer_model;
-  AUGUR_RETURN_IF_ERROR(SaveTrainingCheckpoint(model_, *optimizer_, state_, meta, save, opts_.out_dir));
+  if (custom()) AUGUR_RETURN_IF_ERROR(SaveTrainingCheckpoint(job_.custom.save, *optimizer_, state_, meta, opts_.out_dir));
+  else AUGUR_RETURN_IF_ERROR(SaveTrainingCheckpoint(model_, *optimizer_, state_, meta, save, opts_.out_dir));
   last_saved_step_ = state_.step;
   log_.write({{"event", "save"}, {"step", state_.step}, {"dir", opts_.out_dir}});
   return absl::OkStatus();
@@ -437,7 +453,7 @@ absl::StatusOr<TrainResult> Trainer::Run() {
   AUGUR_RETURN_IF_ERROR(Setup());
   const int64_t tokens_per_step = objective_->TokensPerMicroBatch() * opts_.grad_accum;
   log_.write({{"event", "start"}, {"step", state_.step}, {"steps", opts_.steps}, {"resume", opts_.resume},
-              {"tokens_per_step", tokens_per_step}, {"parameters", cfg_.num_parameters()},
+              {"tokens_per_step", tokens_per_step}, {"parameters", NumParameters()},
               {"threads", at::get_num_threads()}, {"device", device_.str()}});
 
   const int64_t end_step =

@@ -96,6 +96,20 @@ struct TrainJob {
   // A resumed run calls it again, so whatever it installs must be a pure function of the
   // weights for resume to stay exact.
   std::function<absl::Status(LlamaModel&)> prepare;
+  // A model other than a LlamaModel (an EAGLE head): when `module` is set the trainer
+  // optimizes, checkpoints and resumes it through these instead of a LlamaModel of `cfg`
+  // (init and prepare are then unused, and the objective's Loss/Validate receive a null
+  // LlamaModel: the objective holds the module itself).
+  struct Custom {
+    std::shared_ptr<torch::nn::Module> module;
+    // Writes the model's files (config, weights, augur.json with `meta`) into `dir`.
+    std::function<absl::Status(const std::string& dir, const AugurMeta& meta)> save;
+    // Resume: reads the weights saved in `dir` into `module` (same shape, else an error).
+    std::function<absl::Status(const std::string& dir)> load;
+    int64_t parameters = 0;
+    nlohmann::json config = nlohmann::json::object();  // train_config.json "model"
+  };
+  Custom custom;
 };
 
 struct TrainResult {
