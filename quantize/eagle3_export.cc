@@ -11,6 +11,7 @@
 #include <cstring>
 #include <set>
 
+#include "core/eagle_config.h"
 #include "core/fs.h"
 #include "core/tokenizer.h"
 #include "runtime/qweight.h"
@@ -23,7 +24,6 @@ using nlohmann::json;
 
 constexpr char kComponent[] = "eagle3 export";
 constexpr char kExportFormat[] = "eagle3";  // augur.json extra.export.format of an export
-constexpr char kEagleKind[] = "eagle-drafter";  // augur.json kind of an EAGLE-3 drafter
 
 absl::Status Err(absl::StatusCode code, const std::string& where, const std::string& problem) {
   return absl::Status(code, absl::StrCat(kComponent, ": ", where, ": ", problem));
@@ -251,9 +251,9 @@ absl::StatusOr<Drafter> ReadDrafter(const std::string& dir) {
   if (!IsDirectory(dir)) return Err(absl::StatusCode::kNotFound, dir, "not a directory");
   Drafter d;
   AUGUR_ASSIGN_OR_RETURN(d.meta, ReadAugurMeta(dir));
-  if (d.meta.kind != kEagleKind)
+  if (d.meta.kind != kKindEagleDrafter)
     return Err(absl::StatusCode::kFailedPrecondition, dir,
-               absl::StrCat("augur.json kind is '", d.meta.kind, "', not '", kEagleKind,
+               absl::StrCat("augur.json kind is '", d.meta.kind, "', not '", kKindEagleDrafter,
                             "'; --format eagle3 exports a checkpoint of `augur distill eagle`"));
   const std::string meta_where = JoinPath(dir, "augur.json");
   AUGUR_RETURN_IF_ERROR(ReadEagleExtra(d.meta, meta_where, &d));

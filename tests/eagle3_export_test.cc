@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/checkpoint.h"
+#include "core/eagle_head.h"
 #include "core/fs.h"
 #include "core/safetensors.h"
 #include "quantize/eagle3_export.h"
@@ -283,6 +284,30 @@ TEST_F(Eagle3ExportTest, ReadsItsExportBack) {
   EXPECT_EQ(*ReadFile(JoinPath(Path("out"), kSafetensorsSingleName)),
             *ReadFile(JoinPath(Path("out2"), kSafetensorsSingleName)));
   EXPECT_EQ(ReadJsonFile(JoinPath(Path("out"), "config.json")), ReadJsonFile(JoinPath(Path("out2"), "config.json")));
+}
+
+// augur's own eagle-drafter loader (core/eagle_head.h) takes the export: every parameter and
+// the draft -> target map as written, so it drafts exactly as the source did.
+TEST_F(Eagle3ExportTest, AugurLoadsTheExportAsTheSameDrafter) {
+  const Dims m = SmallDims();
+  Source s = RandomSource(m);
+  WriteSource(s, Path("src"));
+  ASSERT_TRUE(Export(Path("src"), Path("out")).ok());
+  auto loaded = LoadEagleHead(Path("out"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const EagleConfig& c = loaded->head->config();
+  EXPECT_EQ(c.target_layers, kLayers);
+  EXPECT_EQ(c.target_num_layers, kTargetLayers);
+  EXPECT_EQ(c.draft_vocab_size, m.draft_vocab);
+  EXPECT_EQ(c.vocab_size, m.target_vocab);
+  EXPECT_EQ(c.head_dim, m.head_dim);
+  size_t n = 0;
+  for (const auto& p : loaded->head->named_parameters(/*recurse=*/true)) {
+    EXPECT_TRUE(torch::equal(p.value(), TensorOf(s, p.key()))) << p.key();
+    ++n;
+  }
+  EXPECT_EQ(n, Layout(m).size() - 2);  // all but d2t, t2d
+  EXPECT_TRUE(torch::equal(loaded->head->draft_ids(), torch::tensor(DraftTargets(m), torch::kInt64)));
 }
 
 TEST_F(Eagle3ExportTest, ReplacesAnEarlierExportOnly) {
