@@ -20,12 +20,16 @@ What runs (each at every --threads):
   on, AMX off): llama-bench tg/pp at F32/F16/Q8_0/Q4_0 of the target; on the prompts, at F32
   (and Q8_0/Q4_0 where augur runs int8/int4-g32: --llama-spec-bits): llama-completion
   target-only, llama-speculative-simple with augur's AR drafter as an F32 GGUF (draft max =
-  --gamma, and its defaults), llama-lookup (prompt n-grams; --gamma and its defaults).
+  --gamma, and its defaults), llama-lookup (prompt n-grams; --gamma and its defaults), and with an
+  EAGLE-3 drafter (--drafter-eagle: an augur eagle-drafter checkpoint) llama-speculative-simple
+  --spec-type draft-eagle3 with it (augur export --format eagle3, then convert_hf_to_gguf.py
+  --target-model-dir TARGET, F32; draft max = --gamma).
   transformers: greedy generate target-only; assisted generation with the AR drafter
   (assistant_model; --gamma tokens fixed, and transformers' default schedule);
   prompt_lookup_num_tokens (--gamma and 10).
   augur: `augur eval` target-only and prompt-lookup, n-gram, AR, AR int4, NAT and the tree of
-  the fp32 ones (as scripts/quickstart.sh), with the target as saved and, where eval has
+  the fp32 ones (as scripts/quickstart.sh), eagle:DIR beside them when --drafter-eagle is given
+  and this augur's eval takes it (not in the tree), with the target as saved and, where eval has
   --target-quant, at int8 and int4-g32 (--augur-quant); --augur-engine E adds --target-engine E.
 
 tokens/s is the decode rate, prompt processing excluded, for every row: llama.cpp's own
@@ -37,7 +41,8 @@ threads; "same output" counts the prompts whose greedy output equals that target
 (tokens; llama.cpp: printed text, on the common prefix since its speculative tools may run a
 draft past -n); "augur/peer" is augur's comparable row (same pair kind: target-only, prefill,
 AR drafter, prompt lookup; same bits class: F32/F16 ~ fp32, Q8_0 ~ int8, Q4_0 ~ int4-g32; same
-threads) over the peer's. Target-only outputs are also compared across engines with
+threads) over the peer's. "acceptance" is accepted / drafted tokens (llama.cpp: its n_accept /
+n_drafted; augur: alpha). Target-only outputs are also compared across engines with
 transformers' and printed.
 
 Writes OUT/peers.json and OUT/peers.md (OUT = --out, default the run directory) and prints the
@@ -163,7 +168,7 @@ def make_ggufs(args, llama_bin, raw):
     drafter as F32 (augur export, else the converter). Cached in RUN/peers/gguf."""
     gdir = os.path.join(args.run_dir, "peers", "gguf")
     os.makedirs(gdir, exist_ok=True)
-    src = os.path.join(ROOT, ".venv", "llama.cpp", "src")
+    src = llama_src(args)
     convert = os.path.join(src, "convert_hf_to_gguf.py")
     notes = {}
 
@@ -178,9 +183,9 @@ def make_ggufs(args, llama_bin, raw):
         with open(out + ".source.json", "w") as f:
             json.dump(source, f)
 
-    def convert_hf(model_dir, out, logname):
+    def convert_hf(model_dir, out, logname, extra=()):
         env = dict(os.environ, PYTHONPATH=os.path.join(src, "gguf-py"))  # the vendored gguf-py
-        rc, _, err = run([sys.executable, convert, model_dir, "--outtype", "f32", "--outfile", out + ".tmp"],
+        rc, _, err = run([sys.executable, convert, model_dir, *extra, "--outtype", "f32", "--outfile", out + ".tmp"],
                          os.path.join(raw, logname), env=env)
         if rc != 0:
             return err.strip().splitlines()[-1] if err.strip() else f"rc {rc}"
@@ -243,12 +248,46 @@ def make_ggufs(args, llama_bin, raw):
         with open(path + ".how") as f:
             notes["drafter_ar_gguf"] = f.read().strip()
         out["drafter-ar"] = path
+    if eagle_dir(args):
+        path = os.path.join(gdir, "drafter-eagle3-F32.gguf")
+        st = os.path.join(args.drafter_eagle, "model.safetensors")
+        esrc = {"model": file_sig(st) if os.path.exists(st) else os.path.abspath(args.drafter_eagle),
+                "target": os.path.abspath(args.target)}
+        if not fresh(path, esrc):
+            export = os.path.join(gdir, "drafter-eagle3-export")
+            log(f"GGUF: {args.drafter_eagle} -> {export} (augur export --format eagle3) -> {path} "
+                f"(convert_hf_to_gguf.py --target-model-dir {args.target}, f32)")
+            rc, _, err = run([args.augur, "export", "--model", args.drafter_eagle, "--format", "eagle3", "--out", export,
+                              "--quiet"], os.path.join(raw, "export-eagle3.log"))
+            if rc != 0:
+                die(f"augur export --format eagle3 failed: {(err.strip().splitlines() or [f'rc {rc}'])[-1]}")
+            why = convert_hf(export, path, "convert-eagle3.log", ["--target-model-dir", args.target])
+            if why:
+                die(f"convert_hf_to_gguf.py failed on the EAGLE-3 export {export}: {why} (log {raw}/convert-eagle3.log)")
+            mark(path, esrc)
+        out["drafter-eagle3"] = path
     return out, notes
 
 
-def gguf_types(path):
+def eagle_dir(args):
+    """--drafter-eagle when it is an augur eagle-drafter checkpoint, else None."""
+    path = args.drafter_eagle
+    try:
+        with open(os.path.join(path, "augur.json")) as f:
+            return path if json.load(f).get("kind") == "eagle-drafter" else None
+    except (OSError, TypeError, ValueError):
+        return None
+
+
+def llama_src(args):
+    """The llama.cpp source tree beside --llama-bin (scripts/build_llamacpp.sh makes DIR/bin and
+    DIR/src): convert_hf_to_gguf.py and its gguf-py."""
+    return os.path.join(os.path.dirname(os.path.normpath(args.llama_bin)), "src")
+
+
+def gguf_types(args, path):
     """{tensor type: count} of a GGUF (the vendored gguf-py), for the record."""
-    sys.path.insert(0, os.path.join(ROOT, ".venv", "llama.cpp", "src", "gguf-py"))
+    sys.path.insert(0, os.path.join(llama_src(args), "gguf-py"))
     try:
         import gguf  # noqa: PLC0415
         counts = {}
@@ -279,7 +318,7 @@ def bench_llama(args, prompts, tc, raw, special_texts):
             die(f"{bin_dir}/{t} missing: run scripts/build_llamacpp.sh (or drop --skip-build)")
     ggufs, notes = make_ggufs(args, bin_dir, raw)
     info = {"bin": os.path.abspath(bin_dir), "ggufs": {k: os.path.abspath(v) for k, v in ggufs.items()},
-            "tensor_types": {k: gguf_types(v) for k, v in ggufs.items()}, "notes": notes}
+            "tensor_types": {k: gguf_types(args, v) for k, v in ggufs.items()}, "notes": notes}
     flags = os.path.join(os.path.dirname(os.path.realpath(bin_dir)), "build-flags.txt")
     if os.path.exists(flags):
         with open(flags) as f:
@@ -383,6 +422,11 @@ def bench_llama(args, prompts, tc, raw, special_texts):
                                        dr + ["--spec-draft-n-max", g], t, "ar", bits, parse_spec))
                 rows.append(per_prompt("llama-speculative-simple", "speculative ar, its defaults",
                                        dr, t, "ar", bits, parse_spec))
+            if "drafter-eagle3" in ggufs:
+                rows.append(per_prompt("llama-speculative-simple", f"speculative eagle3, draft max {g}",
+                                       ["-m", ggufs[bits], "-md", ggufs["drafter-eagle3"], "--spec-type", "draft-eagle3",
+                                        "-td", str(t), "-tbd", str(t), "--spec-draft-n-max", g],
+                                       t, "eagle", bits, parse_spec))
             rows.append(per_prompt("llama-lookup", f"lookup, draft max {g}", ["-m", ggufs[bits], "--spec-draft-n-max", g],
                                    t, "lookup", bits, parse_spec))
             rows.append(per_prompt("llama-lookup", "lookup, its defaults", ["-m", ggufs[bits]],
@@ -505,6 +549,8 @@ def augur_modes(args):
     fp32 = [m for m in out if m[0] != "ar int4"]
     if len(fp32) > 1:
         out.append(("tree " + "+".join(m[0] for m in fp32), None, "+".join(m[2] for m in fp32)))
+    if eagle_dir(args) and args.augur_takes_eagle:
+        out.append(("eagle", "eagle", f"eagle:{args.drafter_eagle}"))
     return out
 
 
@@ -638,12 +684,20 @@ def ratios(rows):
                     break
 
 
+def acceptance(r):
+    """accepted / drafted tokens: llama.cpp's n_accept / n_drafted, augur's alpha ("" for rows without a drafter)."""
+    a = r.get("accept_rate", r.get("alpha") if r.get("pair") not in ("target", "prefill") else None)
+    return f"{a:.3f}" if isinstance(a, (int, float)) else ""
+
+
 def fmt_table(rows):
-    head = ["engine", "mode", "bits", "threads", "tokens/s", "tokens", "x own target-only", "same output", "augur/peer"]
+    head = ["engine", "mode", "bits", "threads", "tokens/s", "tokens", "acceptance", "x own target-only", "same output",
+            "augur/peer"]
     lines = []
     for r in rows:
         lines.append([r["engine"] + (f" ({r['backend']})" if r.get("backend") else ""), r["mode"], r["bits"], str(r["threads"]), f"{r['tok_s']:.1f}",
                       str(r.get("new_tokens", "")) if not r.get("bench") else "",
+                      acceptance(r),
                       f"{r['x_own']:.2f}x" if "x_own" in r else "",
                       f"{r['same_own'][0]}/{r['same_own'][1]}" if "same_own" in r else "",
                       f"{r['augur_over_peer']:.2f}x ({r['augur_row']})" if "augur_over_peer" in r else ""])
@@ -719,6 +773,9 @@ def main():
     ap.add_argument("--drafter-ar", help="AR drafter (default RUN/drafter-ar)")
     ap.add_argument("--drafter-ar-int4", help="default RUN/drafter-ar-int4")
     ap.add_argument("--drafter-nat", help="default RUN/drafter-nat")
+    ap.add_argument("--drafter-eagle", help="EAGLE-3 drafter: an augur eagle-drafter checkpoint (default RUN/drafter-eagle, "
+                                            "else RUN/eagle, when one is there); adds llama.cpp's draft-eagle3 row "
+                                            "and augur's eagle row")
     ap.add_argument("--datastore", help="n-gram datastore (default RUN/datastore.h5)")
     ap.add_argument("--prompts", help="JSONL prompts (default RUN/prompts-eval.jsonl)")
     ap.add_argument("--source-gguf", help="the GGUF the target was imported from (fallback for the F32 GGUF)")
@@ -751,6 +808,17 @@ def main():
     args.drafter_ar = args.drafter_ar or os.path.join(run_dir, "drafter-ar")
     args.drafter_ar_int4 = args.drafter_ar_int4 or os.path.join(run_dir, "drafter-ar-int4")
     args.drafter_nat = args.drafter_nat or os.path.join(run_dir, "drafter-nat")
+    if not args.drafter_eagle:
+        args.drafter_eagle = next((p for p in (os.path.join(run_dir, "drafter-eagle"), os.path.join(run_dir, "eagle"))
+                                   if os.path.isdir(p)), None)
+    elif not eagle_dir(args):
+        die(f"--drafter-eagle {args.drafter_eagle}: not an augur eagle-drafter checkpoint (augur.json kind eagle-drafter)")
+    args.augur_takes_eagle = False
+    if eagle_dir(args) and os.access(args.augur, os.X_OK):
+        _, h_out, h_err = run([args.augur, "eval", "--help"])
+        args.augur_takes_eagle = "eagle:" in h_out + h_err
+        if not args.augur_takes_eagle:
+            log(f"--drafter-eagle: this augur's eval has no eagle: drafter; only llama.cpp's draft-eagle3 row runs")
     args.datastore = args.datastore or os.path.join(run_dir, "datastore.h5")
     args.prompts = args.prompts or os.path.join(run_dir, "prompts-eval.jsonl")
     args.threads = [int(x) for x in str(args.threads).split(",") if x]
