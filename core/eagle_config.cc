@@ -124,9 +124,13 @@ json EagleConfig::ToJson() const {
   j["torch_dtype"] = torch_dtype;
   if (bos_token_id >= 0) j["bos_token_id"] = bos_token_id;
   if (eos_token_id >= 0) j["eos_token_id"] = eos_token_id;
-  // llama.cpp's converter reads the top-level key; vLLM and SGLang read eagle_config's.
+  // vLLM and llama.cpp's converter read the top-level key (id i: the state entering layer i,
+  // as augur numbers it). SGLang reads only eagle_config's and adds 1 to each id, so its copy
+  // is one lower for the same taps (docs/FORMATS.md, "EAGLE-3 export").
   j["eagle_aux_hidden_state_layer_ids"] = target_layers;
-  j["eagle_config"] = {{"eagle_aux_hidden_state_layer_ids", target_layers}, {"use_aux_hidden_state", true},
+  std::vector<int64_t> sglang;
+  for (int64_t l : target_layers) sglang.push_back(l - 1);
+  j["eagle_config"] = {{"eagle_aux_hidden_state_layer_ids", sglang}, {"use_aux_hidden_state", true},
                        {"use_input_layernorm_in_first_layer", true}, {"use_last_layernorm", true}};
   // Not read by serving engines; augur checks a target against it.
   j["augur_target_num_layers"] = target_num_layers;
@@ -153,9 +157,12 @@ absl::StatusOr<EagleConfig> EagleConfig::FromJson(const json& j, const std::stri
   AUGUR_RETURN_IF_ERROR(Get(j, "target_hidden_size", &c.target_hidden_size, source, false));
   AUGUR_RETURN_IF_ERROR(Get(j, "augur_target_num_layers", &c.target_num_layers, source, true));
   AUGUR_RETURN_IF_ERROR(Get(j, "eagle_aux_hidden_state_layer_ids", &c.target_layers, source, false));
-  if (c.target_layers.empty() && j.contains("eagle_config") && j["eagle_config"].is_object())
+  if (c.target_layers.empty() && j.contains("eagle_config") && j["eagle_config"].is_object()) {
+    // SGLang's copy: each id one lower than the tap it means.
     AUGUR_RETURN_IF_ERROR(
         Get(j["eagle_config"], "eagle_aux_hidden_state_layer_ids", &c.target_layers, source, false));
+    for (int64_t& l : c.target_layers) ++l;
+  }
   if (c.target_layers.empty()) c.target_layers = DefaultLayers(c.target_num_layers);
   AUGUR_RETURN_IF_ERROR(Get(j, "bos_token_id", &c.bos_token_id, source, false));
   AUGUR_RETURN_IF_ERROR(Get(j, "eos_token_id", &c.eos_token_id, source, false));
