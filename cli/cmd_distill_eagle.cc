@@ -34,7 +34,7 @@ int RunDistillEagle(int argc, char** argv, int first) {
             "three of the target's hidden states and drafts on its own outputs, trained with EAGLE-3's "
             "training-time test.",
             "augur distill eagle --target DIR --teacher TEACHER.h5 --out DIR [--layers L,M,H] [--draft-vocab N] "
-            "[--ttt-steps K] [--steps N] [--batch B] [--seq-len T] [--lr LR] [--seed S] [--resume] [--threads N]");
+            "[--ttt-steps K] [--cache-features FILE.h5] [--steps N] [--batch B] [--seq-len T] [--lr LR] [--seed S] [--resume] [--threads N]");
   args.flag("target", "DIR", "the target checkpoint: it runs online on every batch (hidden states and labels)", "",
             true)
       .flag("teacher", "TEACHER.h5", "teacher store from augur distill gen (the target's own replies)", "", true)
@@ -52,7 +52,14 @@ int RunDistillEagle(int argc, char** argv, int first) {
             std::to_string(dd.ttt_steps))
       .flag("step-decay", "W", "loss weight of unrolled step k: W^k", absl::StrFormat("%g", dd.step_decay))
       .flag("eval-sequences", "N", "teacher sequences held out at the end of the store for validation",
-            std::to_string(dd.eval_sequences));
+            std::to_string(dd.eval_sequences))
+      .flag("cache-features", "FILE.h5",
+            "cache the target's side (hidden states in float16, the top-k labels) in FILE.h5: built by one target "
+            "forward per teacher sequence on the first run, reused by later runs made from the same target, teacher "
+            "store and layers (any other is refused). For small runs that see each sequence many times; without it "
+            "the target runs online on every batch")
+      .flag("cache-topk", "K", "with --cache-features: the target's top K kept per position (the label)",
+            std::to_string(dd.cache_topk));
   AddTrainerFlags(args, d,
                   {"windows per micro-batch", "tokens per training window",
                    "drafter init and data order (windows)",
@@ -83,7 +90,8 @@ int RunDistillEagle(int argc, char** argv, int first) {
   if (auto s = flags.ReadTrainer(); !s.ok()) return EagleFail(s);
   for (auto s : {flags.Int("draft-vocab", "draft_vocab", &o.draft_vocab), flags.Int("ttt-steps", "ttt_steps", &o.ttt_steps),
                  flags.Float("step-decay", "step_decay", &o.step_decay),
-                 flags.Int("eval-sequences", "eval_sequences", &o.eval_sequences)})
+                 flags.Int("eval-sequences", "eval_sequences", &o.eval_sequences),
+                 flags.Int("cache-topk", "cache_topk", &o.cache_topk)})
     if (!s.ok()) return EagleFail(s);
   if (args.has("layers")) {
     auto layers = ParseInitLayers(args.str("layers"));
@@ -91,6 +99,11 @@ int RunDistillEagle(int argc, char** argv, int first) {
     o.layers = *layers;
   } else if (flags.FromSaved("layers", "layers")) {
     o.layers = flags.saved()["layers"].get<std::vector<int64_t>>();
+  }
+  if (args.has("cache-features")) {
+    o.cache_features = args.str("cache-features");
+  } else if (flags.FromSaved("cache-features", "cache_features")) {
+    o.cache_features = flags.saved()["cache_features"].get<std::string>();
   }
   if (t.threads > 0) torch::set_num_threads(t.threads);
   if (auto s = o.Validate(); !s.ok()) return EagleFail(s);

@@ -9,6 +9,7 @@
 #include "core/eagle_head.h"
 #include "core/hash.h"
 #include "core/sampling.h"
+#include "distill/eagle_features.h"
 #include "distill/distill_setup.h"
 #include "eval/draft_vocab.h"
 
@@ -27,11 +28,16 @@ int64_t FirstContinuationRow(int64_t prompt_len) { return prompt_len > 0 ? promp
 
 absl::Status Bad(const std::string& problem) { return absl::InvalidArgumentError(absl::StrCat(kCommand, ": ", problem)); }
 
-// One batch of windows: tokens, and which rows are labels (a real row at or after the first
-// continuation row).
+// One batch of windows: tokens, which rows are labels (a real row at or after the first
+// continuation row), and where each row's window lies in its teacher sequence.
 struct Windows {
   at::Tensor ids;    // int64 [B, T]
   at::Tensor label;  // bool [B, T]
+  struct Row {
+    int64_t seq = 0, offset = 0, length = 0;
+    std::vector<int32_t> prefix;  // the sequence's tokens [0, offset + length): the target's context
+  };
+  std::vector<Row> rows;
 };
 
 // What the target says about a batch, computed once per batch without gradients.
@@ -58,10 +64,11 @@ class EagleObjective : public train::TrainObjective {
       : opts_(opts), store_(std::move(store)), target_(std::move(target)), head_(std::move(head)) {
     num_train_ = store_->num_sequences() - opts_.eval_sequences;
   }
+  void set_cache(std::unique_ptr<FeatureCache> cache) { cache_ = std::move(cache); }
 
   absl::StatusOr<at::Tensor> Loss(LlamaModel&, int64_t step, int64_t micro) override {
     AUGUR_ASSIGN_OR_RETURN(Windows w, TrainWindows(step * opts_.train.grad_accum + micro));
-    const TargetPass tp = Target(w.ids);
+    AUGUR_ASSIGN_OR_RETURN(const TargetPass tp, Target(w));
     const std::vector<at::Tensor> logits = head_->Unroll(w.ids, tp.taps, opts_.ttt_steps);
     return StepLosses(logits, tp, w.label).first;
   }
@@ -72,7 +79,11 @@ class EagleObjective : public train::TrainObjective {
 
  private:
   absl::StatusOr<Windows> TrainWindows(int64_t index) const;
-  TargetPass Target(const at::Tensor& ids);
+  // The target's rows of each window: its taps and next-token distribution, with the window's
+  // whole sequence prefix as context (online, or from the feature cache).
+  absl::StatusOr<TargetPass> Target(const Windows& w);
+  TargetPass TargetOnline(const Windows& w);
+  absl::StatusOr<TargetPass> TargetCached(const Windows& w) const;
   // The weighted loss (with grad) and each step's mean cross-entropy.
   std::pair<at::Tensor, std::vector<double>> StepLosses(const std::vector<at::Tensor>& logits, const TargetPass& tp,
                                                         const at::Tensor& label) const;
@@ -81,6 +92,8 @@ class EagleObjective : public train::TrainObjective {
   std::shared_ptr<const TeacherStore> store_;
   LlamaModel target_;
   EagleHead head_;
+  std::unique_ptr<FeatureCache> cache_;
+  mutable at::Tensor t2d_;  // int64 [V]: target id -> draft index (Nd outside), for the cache
   int64_t num_train_ = 0;
   struct EvalGroup {
     Windows w;
@@ -96,8 +109,10 @@ absl::StatusOr<Windows> EagleObjective::TrainWindows(int64_t index) const {
   const int64_t B = opts_.train.batch, T = opts_.train.seq_len;
   std::vector<int64_t> ids(B * T, 0);
   std::vector<uint8_t> label(B * T, 0);
+  Windows w;
   for (int64_t b = 0; b < B; ++b) {
-    AUGUR_ASSIGN_OR_RETURN(TeacherSequence seq, store_->Read(Below(rng, num_train_)));
+    const int64_t s = Below(rng, num_train_);
+    AUGUR_ASSIGN_OR_RETURN(TeacherSequence seq, store_->Read(s));
     const int64_t L = seq.length(), n = std::min(T, L), first = FirstContinuationRow(seq.prompt_len);
     const int64_t hi = L - n, lo = std::min(std::max<int64_t>(0, first - T / 2), hi);
     const int64_t o = lo + Below(rng, hi - lo + 1);
@@ -105,25 +120,85 @@ absl::StatusOr<Windows> EagleObjective::TrainWindows(int64_t index) const {
       ids[b * T + i] = seq.tokens[o + i];
       label[b * T + i] = o + i >= first;
     }
+    w.rows.push_back({s, o, n, std::vector<int32_t>(seq.tokens.begin(), seq.tokens.begin() + o + n)});
   }
   const auto dev = head_->device();
-  return Windows{torch::tensor(ids, torch::kInt64).reshape({B, T}).to(dev),
-                 torch::tensor(std::vector<int64_t>(label.begin(), label.end()), torch::kInt64)
-                     .reshape({B, T}).ne(0).to(dev)};
+  w.ids = torch::tensor(ids, torch::kInt64).reshape({B, T}).to(dev);
+  w.label = torch::tensor(std::vector<int64_t>(label.begin(), label.end()), torch::kInt64).reshape({B, T}).ne(0).to(dev);
+  return w;
 }
 
-TargetPass EagleObjective::Target(const at::Tensor& ids) {
+absl::StatusOr<TargetPass> EagleObjective::Target(const Windows& w) {
+  if (cache_ != nullptr) return TargetCached(w);
+  return TargetOnline(w);
+}
+
+// One forward over the batch of prefixes (right-padded: a causal model's rows before the
+// padding do not see it), then each window's rows; logits only for those rows.
+TargetPass EagleObjective::TargetOnline(const Windows& w) {
   torch::NoGradGuard no_grad;
+  const int64_t B = w.ids.size(0), T = w.ids.size(1);
+  int64_t P = 1;
+  for (const auto& r : w.rows) P = std::max<int64_t>(P, static_cast<int64_t>(r.prefix.size()));
+  std::vector<int64_t> prefix(B * P, 0);
+  for (int64_t b = 0; b < B; ++b) std::copy(w.rows[b].prefix.begin(), w.rows[b].prefix.end(), prefix.begin() + b * P);
   ForwardOptions fo;
   fo.hidden_layers = head_->config().target_layers;
-  ForwardOutput out = target_->forward(ids.to(target_->device()), nullptr, fo);
+  fo.hidden_layers.push_back(target_->config().num_hidden_layers);  // after the final norm
+  fo.logits_last = 1;
+  ForwardOutput out = target_->forward(torch::tensor(prefix, torch::kInt64).reshape({B, P}).to(target_->device()),
+                                       nullptr, fo);
+  const at::Tensor final_h = out.hidden.back();
+  out.hidden.pop_back();
+  const at::Tensor taps_full = at::cat(out.hidden, -1);
+  const at::Tensor out_w = target_->config().tie_word_embeddings ? target_->model->embed_tokens->weight
+                                                                 : target_->lm_head->weight;
+  const auto dev = head_->device();
+  at::Tensor taps = at::zeros({B, T, taps_full.size(-1)}, torch::TensorOptions(torch::kFloat32).device(dev));
+  at::Tensor logits = at::zeros({B, T, out_w.size(0)}, torch::TensorOptions(torch::kFloat32).device(dev));
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& r = w.rows[b];
+    if (r.length == 0) continue;
+    taps[b].narrow(0, 0, r.length).copy_(taps_full[b].narrow(0, r.offset, r.length));
+    logits[b].narrow(0, 0, r.length).copy_(at::matmul(final_h[b].narrow(0, r.offset, r.length), out_w.t()));
+  }
   TargetPass tp;
-  tp.taps = at::cat(out.hidden, -1).to(head_->device(), torch::kFloat32);
-  const at::Tensor logits = out.logits.to(head_->device());
+  tp.taps = taps;
   tp.greedy = logits.argmax(-1);
   const at::Tensor d = logits.index_select(-1, head_->draft_ids());
   tp.p_draft = at::softmax(d, -1);
   tp.p_full = at::exp(d - at::logsumexp(logits, -1, /*keepdim=*/true));
+  return tp;
+}
+
+// The cache keeps the target's top k: the label is that mass restricted to the draft
+// vocabulary (p_full, an underestimate of the full restriction by at most the mass outside
+// the top k) and renormalized (p_draft).
+absl::StatusOr<TargetPass> EagleObjective::TargetCached(const Windows& w) const {
+  const int64_t B = w.ids.size(0), T = w.ids.size(1), Nd = head_->draft_ids().size(0);
+  const int64_t V = target_->config().vocab_size;
+  if (t2d_.numel() == 0) {
+    std::vector<int64_t> map(V, Nd);  // Nd: "outside the draft vocabulary" (a spill column)
+    const at::Tensor ids = head_->draft_ids().to(torch::kCPU);
+    for (int64_t j = 0; j < Nd; ++j) map[ids[j].item<int64_t>()] = j;
+    t2d_ = torch::tensor(map, torch::kInt64);
+  }
+  at::Tensor taps, p_full = at::zeros({B, T, Nd + 1}), greedy = at::zeros({B, T}, torch::kInt64);
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& r = w.rows[b];
+    AUGUR_ASSIGN_OR_RETURN(FeatureRows f, cache_->Read(r.seq, r.offset, r.length));
+    if (!taps.defined()) taps = at::zeros({B, T, f.taps.size(-1)});
+    if (r.length == 0) continue;
+    taps[b].narrow(0, 0, r.length).copy_(f.taps);
+    greedy[b].narrow(0, 0, r.length).copy_(f.greedy);
+    p_full[b].narrow(0, 0, r.length).scatter_add_(-1, t2d_.index({f.topk_ids}), at::exp(f.topk_logp));
+  }
+  TargetPass tp;
+  const auto dev = head_->device();
+  tp.taps = taps.to(dev);
+  tp.greedy = greedy.to(dev);
+  tp.p_full = p_full.narrow(-1, 0, Nd).contiguous().to(dev);
+  tp.p_draft = tp.p_full / at::clamp_min(tp.p_full.sum(-1, /*keepdim=*/true), 1e-12);
   return tp;
 }
 
@@ -154,6 +229,7 @@ absl::StatusOr<train::Metrics> EagleObjective::Validate(LlamaModel&) {
     for (int64_t s0 = num_train_; s0 < store_->num_sequences(); s0 += B) {
       const int64_t nb = std::min(B, store_->num_sequences() - s0);
       std::vector<int64_t> ids(nb * T, 0), label(nb * T, 0);
+      Windows w;
       for (int64_t b = 0; b < nb; ++b) {
         AUGUR_ASSIGN_OR_RETURN(TeacherSequence seq, store_->Read(s0 + b));
         const int64_t L = seq.length(), n = std::min(T, L), first = FirstContinuationRow(seq.prompt_len);
@@ -162,10 +238,11 @@ absl::StatusOr<train::Metrics> EagleObjective::Validate(LlamaModel&) {
           ids[b * T + i] = seq.tokens[start + i];
           label[b * T + i] = start + i >= first;
         }
+        w.rows.push_back({s0 + b, start, n, std::vector<int32_t>(seq.tokens.begin(), seq.tokens.begin() + start + n)});
       }
-      Windows w{torch::tensor(ids, torch::kInt64).reshape({nb, T}).to(head_->device()),
-                torch::tensor(label, torch::kInt64).reshape({nb, T}).ne(0).to(head_->device())};
-      TargetPass tp = Target(w.ids);
+      w.ids = torch::tensor(ids, torch::kInt64).reshape({nb, T}).to(head_->device());
+      w.label = torch::tensor(label, torch::kInt64).reshape({nb, T}).ne(0).to(head_->device());
+      AUGUR_ASSIGN_OR_RETURN(TargetPass tp, Target(w));
       eval_.push_back({std::move(w), std::move(tp)});
     }
   }
@@ -209,7 +286,7 @@ absl::StatusOr<train::Metrics> EagleObjective::Validate(LlamaModel&) {
 // The head's starting weights: lm_head = the target's output rows of the draft vocabulary,
 // norm = the target's final norm (the head then starts as the target's own readout), the rest
 // random from the seed.
-void InitFromTarget(EagleHeadImpl& head, LlamaModelImpl& target) {
+void InitHeadFromTarget(EagleHeadImpl& head, LlamaModelImpl& target) {
   torch::NoGradGuard no_grad;
   const at::Tensor out_w = target.config().tie_word_embeddings ? target.model->embed_tokens->weight
                                                                : target.lm_head->weight;
@@ -228,6 +305,8 @@ absl::Status EagleDistillOptions::Validate() const {
   if (ttt_steps < 1 || ttt_steps > 16) return Bad(absl::StrCat("--ttt-steps ", ttt_steps, ": must be in [1, 16]"));
   if (!(step_decay > 0 && step_decay <= 1)) return Bad(absl::StrCat("--step-decay ", step_decay, ": must be in (0, 1]"));
   if (eval_sequences < 0) return Bad(absl::StrCat("--eval-sequences ", eval_sequences, ": must be >= 0"));
+  if (!cache_features.empty() && (cache_topk < 1 || cache_topk > 4096))
+    return Bad(absl::StrCat("--cache-topk ", cache_topk, ": must be in [1, 4096]"));
   if (train.seq_len < ttt_steps + 2)
     return Bad(absl::StrCat("--seq-len ", train.seq_len, ": must be at least --ttt-steps + 2 = ", ttt_steps + 2));
   return absl::OkStatus();
@@ -236,7 +315,9 @@ absl::Status EagleDistillOptions::Validate() const {
 nlohmann::json EagleDistillOptions::ToJson() const {
   return {{"name", "distill-eagle"}, {"target", target},       {"teacher", teacher},
           {"layers", layers},        {"draft_vocab", draft_vocab}, {"ttt_steps", ttt_steps},
-          {"step_decay", step_decay}, {"eval_sequences", eval_sequences}, {"loss", "fkl-draft-vocab"}};
+          {"step_decay", step_decay}, {"eval_sequences", eval_sequences}, {"loss", "fkl-draft-vocab"},
+          {"features", cache_features.empty() ? std::string("online") : absl::StrCat("cache-top", cache_topk)},
+          {"cache_features", cache_features}, {"cache_topk", cache_topk}};
 }
 
 absl::StatusOr<train::TrainResult> DistillEagle(const EagleDistillOptions& opts) {
@@ -248,7 +329,7 @@ absl::StatusOr<train::TrainResult> DistillEagle(const EagleDistillOptions& opts)
                             " sequences, not more than the ", opts.eval_sequences, " held out by --eval-sequences"));
   if (opts.train.resume)
     AUGUR_RETURN_IF_ERROR(CheckResumedObjective(kCommand, opts.train.out_dir, opts.ToJson(),
-                                                {"layers", "draft_vocab", "ttt_steps", "step_decay", "eval_sequences"}));
+                                                {"layers", "draft_vocab", "ttt_steps", "step_decay", "eval_sequences", "features"}));
   const ModelConfig& tcfg = s.target.model->config();
   const int64_t vocab = tcfg.vocab_size;
   const int64_t nd = opts.draft_vocab == 0 ? vocab : std::min(opts.draft_vocab, vocab);
@@ -265,9 +346,21 @@ absl::StatusOr<train::TrainResult> DistillEagle(const EagleDistillOptions& opts)
   head->set_draft_ids(torch::tensor(ids, torch::kInt64));
   head->to(s.device);
   head->set_embedding(s.target.model->model->embed_tokens->weight.detach().to(s.device, torch::kFloat32));
-  InitFromTarget(*head, *s.target.model);
+  InitHeadFromTarget(*head, *s.target.model);
 
   EagleObjective objective(opts, s.store, s.target.model, head);
+  if (!opts.cache_features.empty()) {
+    FeatureCacheKey key;
+    key.target_fingerprint = s.target_fingerprint;
+    AUGUR_ASSIGN_OR_RETURN(key.teacher_hash, TeacherTokensHash(*s.store));
+    key.layers = cfg.target_layers;
+    key.hidden = tcfg.hidden_size;
+    key.vocab = vocab;
+    key.top_k = opts.cache_topk;
+    AUGUR_ASSIGN_OR_RETURN(auto cache, FeatureCache::OpenOrBuild(opts.cache_features, key, *s.store, *s.target.model,
+                                                                 opts.train.progress));
+    objective.set_cache(std::move(cache));
+  }
   const train::TrainData data = TeacherTrainData(opts.teacher, s);
   train::TrainJob job;
   job.objective = &objective;

@@ -4,9 +4,11 @@
 //
 // Data, per micro-batch (a pure function of the seed and the batch index, so resume is
 // exact): B windows of T tokens of the teacher store's training sequences (the target's own
-// replies, augur distill gen). The target runs online on each window (no gradients): its
-// hidden states at the configured layers are the head's input, its logits the labels. No
-// feature store is written.
+// replies, augur distill gen). The target runs online on each window's sequence prefix (no
+// gradients), so a window's rows have their whole sequence as context, as when the target
+// serves: its hidden states at the configured layers are the head's input, its logits the
+// labels. With cache_features the same rows come from an HDF5 cache instead (one target
+// forward per teacher sequence, once; hidden states in float16, labels as the top k).
 // Loss: the head unrolls K draft steps on its own outputs (step k at anchor t reads token
 // t+1+k and step k-1's output, EagleHeadImpl::Unroll); each step's loss is the cross-entropy
 // of its draft-vocabulary distribution against the target's distribution at position t+1+k
@@ -38,6 +40,10 @@ struct EagleDistillOptions {
   int64_t ttt_steps = 7;         // K unrolled steps (training-time test)
   double step_decay = 0.8;       // loss weight of step k: decay^k
   int64_t eval_sequences = 16;   // held out at the end of the store
+  // Empty: the target runs online on every batch. Else an HDF5 feature cache
+  // (distill/eagle_features.h), built on the first run and reused by later ones.
+  std::string cache_features;
+  int64_t cache_topk = 32;       // the target's top k kept per position in the cache
   train::TrainOptions train;     // out_dir, steps, batch, seq_len, lr, seed, resume, ...
   std::string command_line;
 

@@ -17,8 +17,10 @@
 #include "core/checkpoint_fingerprint.h"
 #include "core/eagle_head.h"
 #include "core/fs.h"
+#include "core/h5.h"
 #include "core/safetensors.h"
 #include "distill/eagle_distill.h"
+#include "distill/eagle_features.h"
 #include "distill/teacher_gen.h"
 #include "eval/drafter_registry.h"
 #include "eval/eagle_drafter.h"
@@ -375,6 +377,128 @@ TEST_F(EagleDistillTest, RaisesHeldOutTauResumesExactlyAndDraftsExactly) {
   auto refused = MakeDrafter("eagle:" + dir_.sub("eagle"), ctx);
   ASSERT_FALSE(refused.ok());
   EXPECT_NE(std::string(refused.status().message()).find("made for a target"), std::string::npos);
+}
+
+// --cache-features: the cache holds the target's rows with the whole sequence as context (what
+// online training computes), trains as online does (first-step loss within fp16 rounding when
+// the cache keeps the whole vocabulary), resumes exactly, and refuses a cache made from
+// anything else or a corrupt one, in one line.
+TEST_F(EagleDistillTest, FeatureCacheHoldsTheTargetRowsTrainsAsOnlineAndRefusesOthers) {
+  const std::string cache_path = dir_.sub("features.h5");
+  auto cached = Options("cached", 60);
+  cached.cache_features = cache_path;
+  cached.cache_topk = 64;  // the whole tiny vocabulary: labels equal online's
+  auto first = distill::DistillEagle(cached);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(FileExists(cache_path));
+  auto zero = distill::DistillEagle(Options("zero", 1));
+  ASSERT_TRUE(zero.ok()) << zero.status();
+  EXPECT_GT(train::MetricOr(first->valid_metrics, "tau", 0), train::MetricOr(zero->valid_metrics, "tau", 0) + 0.3);
+
+  // The first step's loss, online and cached: the same windows, the same labels; only the
+  // float16 taps differ.
+  auto online1 = distill::DistillEagle(Options("online1", 1));
+  auto cached1_opts = Options("cached1", 1);
+  cached1_opts.cache_features = cache_path;
+  cached1_opts.cache_topk = 64;
+  auto cached1 = distill::DistillEagle(cached1_opts);
+  ASSERT_TRUE(online1.ok() && cached1.ok());
+  EXPECT_NEAR(cached1->losses.at(0), online1->losses.at(0), 2e-3 * online1->losses.at(0));
+
+  // The rows themselves: a whole-sequence target forward, read back in full and as a slice.
+  auto store = TeacherStore::Open(dir_.sub("teacher.h5"));
+  auto target = LoadCheckpoint(dir_.sub("target"));
+  ASSERT_TRUE(store.ok() && target.ok());
+  auto head = LoadEagleHead(dir_.sub("cached"));
+  ASSERT_TRUE(head.ok()) << head.status();
+  distill::FeatureCacheKey key;
+  key.target_fingerprint = *CheckpointFingerprint(dir_.sub("target"));
+  key.teacher_hash = *distill::TeacherTokensHash(**store);
+  key.layers = head->head->config().target_layers;
+  key.hidden = 32;
+  key.vocab = 64;
+  key.top_k = 64;
+  auto cache = distill::FeatureCache::Open(cache_path, key, **store);
+  ASSERT_TRUE(cache.ok()) << cache.status();
+  for (int64_t s : {int64_t{0}, (*store)->num_sequences() - 1}) {
+    torch::NoGradGuard no_grad;
+    auto seq = (*store)->Read(s);
+    ASSERT_TRUE(seq.ok());
+    const int64_t L = seq->length();
+    const at::Tensor ids =
+        torch::tensor(std::vector<int64_t>(seq->tokens.begin(), seq->tokens.end()), torch::kInt64).reshape({1, L});
+    const at::Tensor taps = Taps(target->model, ids, key.layers)[0];
+    const at::Tensor logp = at::log_softmax(target->model->logits(ids)[0], -1);
+    auto rows = (*cache)->Read(s, 0, L);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    EXPECT_LT(MaxRel(rows->taps, taps), 1e-3) << "sequence " << s;  // float16
+    EXPECT_TRUE(rows->greedy.equal(logp.argmax(-1))) << "sequence " << s;
+    EXPECT_LT((rows->topk_logp - std::get<0>(logp.topk(64, -1))).abs().max().item<double>(), 1e-5);
+    auto slice = (*cache)->Read(s, 5, 4);
+    ASSERT_TRUE(slice.ok());
+    EXPECT_TRUE(slice->taps.equal(rows->taps.narrow(0, 5, 4)));
+    EXPECT_TRUE(slice->topk_ids.equal(rows->topk_ids.narrow(0, 5, 4)));
+    EXPECT_FALSE((*cache)->Read(s, L - 2, 3).ok());
+  }
+
+  // Resume from the cache: 30 steps, then to 60, equal to the uninterrupted cached run.
+  auto half = cached;
+  half.train.out_dir = dir_.sub("cached-resumed");
+  half.train.stop_after = 30;
+  auto halfway = distill::DistillEagle(half);
+  ASSERT_TRUE(halfway.ok()) << halfway.status();
+  auto rest = cached;
+  rest.train.out_dir = dir_.sub("cached-resumed");
+  rest.train.resume = true;
+  ASSERT_TRUE(distill::DistillEagle(rest).ok());
+  auto a = LoadEagleHead(dir_.sub("cached")), b = LoadEagleHead(dir_.sub("cached-resumed"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  const auto pb = b->head->named_parameters();
+  double diff = 0;
+  for (const auto& p : a->head->named_parameters())
+    diff = std::max(diff, (p.value() - pb[p.key()]).abs().max().item<double>());
+  EXPECT_LT(diff, 1e-6);
+
+  // Refused, each in one line naming the file: other layers, another k, not a cache, a cache
+  // whose offsets or ids (in the last, held-out sequence, read by validation) were tampered with.
+  auto refused = [&](distill::EagleDistillOptions o, const std::string& path, const std::string& want) {
+    o.cache_features = path;
+    auto r = distill::DistillEagle(o);
+    ASSERT_FALSE(r.ok()) << want;
+    const std::string msg(r.status().message());
+    EXPECT_NE(msg.find(want), std::string::npos) << msg;
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  };
+  auto other_layers = Options("x1", 1);
+  other_layers.layers = {1, 2, 3};
+  other_layers.cache_topk = 64;
+  refused(other_layers, cache_path, "holds layers");
+  refused(Options("x2", 1), cache_path, "--cache-topk 32");
+  ASSERT_TRUE(WriteFileAtomic(dir_.sub("not-a-cache.h5"), "plain text").ok());
+  refused(Options("x3", 1), dir_.sub("not-a-cache.h5"), "not-a-cache.h5");
+  auto bytes = ReadFile(cache_path);
+  ASSERT_TRUE(bytes.ok());
+  for (const char* dataset : {"offsets", "topk_ids"}) {
+    const std::string bad = dir_.sub(std::string("bad-") + dataset + ".h5");
+    ASSERT_TRUE(WriteFileAtomic(bad, *bytes).ok());
+    {
+      auto f = h5::File::Open(bad, /*writable=*/true);
+      ASSERT_TRUE(f.ok());
+      auto ds = h5::Dataset::Open(f->id(), dataset);
+      ASSERT_TRUE(ds.ok());
+      const int32_t huge = 1 << 30;
+      const int64_t last_row = (*store)->sequence_offset((*store)->num_sequences() - 1);  // its first row
+      const int64_t wrong = 3;
+      ASSERT_TRUE((std::string(dataset) == "offsets" ? ds->WriteRows(1, 1, h5::DType::kI64, &wrong)
+                                                     : ds->WriteRows(last_row, 1, h5::DType::kI32, &huge))
+                      .ok());
+      ASSERT_TRUE(f->Close().ok());
+    }
+    auto o = Options(std::string("x-") + dataset, 1);
+    o.cache_topk = 64;
+    refused(o, bad, std::string(dataset) == "offsets" ? "disagrees with the teacher store" : "outside the vocabulary");
+  }
 }
 
 // chi-square survival function with 3 degrees of freedom.
