@@ -17,7 +17,6 @@
 #include <set>
 
 #include "core/fs.h"
-#include "core/one_line.h"
 
 namespace augur {
 namespace {
@@ -55,7 +54,7 @@ const DtypeRow& RowOf(StDtype d) {
 
 
 absl::Status Err(const std::string& path, const std::string& problem) {
-  return absl::InvalidArgumentError(OneLine(absl::StrCat("safetensors: ", path, ": ", problem)));
+  return absl::InvalidArgumentError(absl::StrCat("safetensors: ", path, ": ", problem));
 }
 
 std::string RangeString(uint64_t b, uint64_t e) { return absl::StrCat("[", b, ",", e, "]"); }

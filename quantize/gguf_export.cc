@@ -89,6 +89,35 @@ uint32_t LlamaFileType(GgmlType type) {
   return 0;
 }
 
+std::string GgufTensorName(const std::string& hf) {
+  static const std::map<std::string, std::string> kTop = {
+      {"model.embed_tokens.weight", "token_embd.weight"},
+      {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"},
+  };
+  static const std::map<std::string, std::string> kLayer = {
+      {"input_layernorm", "attn_norm"},       {"self_attn.q_proj", "attn_q"},
+      {"self_attn.k_proj", "attn_k"},         {"self_attn.v_proj", "attn_v"},
+      {"self_attn.o_proj", "attn_output"},    {"post_attention_layernorm", "ffn_norm"},
+      {"mlp.gate_proj", "ffn_gate"},          {"mlp.up_proj", "ffn_up"},
+      {"mlp.down_proj", "ffn_down"},
+  };
+  if (auto it = kTop.find(hf); it != kTop.end()) return it->second;
+  const std::string prefix = "model.layers.";
+  if (hf.compare(0, prefix.size(), prefix) != 0) return "";
+  const size_t dot = hf.find('.', prefix.size());
+  if (dot == std::string::npos) return "";
+  const std::string layer = hf.substr(prefix.size(), dot - prefix.size());
+  if (layer.empty() || layer.find_first_not_of("0123456789") != std::string::npos) return "";
+  const std::string rest = hf.substr(dot + 1);
+  const size_t last = rest.rfind('.');
+  if (last == std::string::npos) return "";
+  auto it = kLayer.find(rest.substr(0, last));
+  const std::string suffix = rest.substr(last + 1);
+  if (it == kLayer.end() || (suffix != "weight" && suffix != "bias")) return "";
+  return absl::StrCat("blk.", layer, ".", it->second, ".", suffix);
+}
+
 void PermuteForLlamaRope(const float* in, float* out, int64_t n_head, int64_t head_dim, int64_t cols) {
   const int64_t half = head_dim / 2;
   for (int64_t h = 0; h < n_head; ++h)

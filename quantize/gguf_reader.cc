@@ -11,7 +11,6 @@
 #include <cstring>
 #include <limits>
 
-#include "core/one_line.h"
 #include "quantize/gguf_dequant.h"
 
 namespace augur::gguf {
@@ -341,7 +340,7 @@ absl::StatusOr<GgufFile> GgufFile::Open(const std::string& path) {
 }
 
 absl::Status GgufFile::Error(const std::string& msg) const {
-  return absl::InvalidArgumentError(OneLine(absl::StrCat("gguf: ", path_, ": ", msg)));
+  return absl::InvalidArgumentError(absl::StrCat("gguf: ", path_, ": ", msg));
 }
 
 const GgufValue* GgufFile::Find(const std::string& key) const {
@@ -372,14 +371,14 @@ template <typename T>
 absl::StatusOr<T> IntegerGetter(const GgufFile& f, const std::string& key, const char* name) {
   const GgufValue* v = f.Find(key);
   if (!v)
-    return absl::InvalidArgumentError(OneLine(absl::StrCat("gguf: ", f.path(), ": key '", key, "' is missing")));
+    return absl::InvalidArgumentError(absl::StrCat("gguf: ", f.path(), ": key '", key, "' is missing"));
   int64_t s = 0;
   uint64_t u = 0;
   const int64_t lo = std::numeric_limits<T>::min();
   const uint64_t hi = static_cast<uint64_t>(std::numeric_limits<T>::max());
   if (!IntegerIn(*v, lo, hi, &s, &u))
-    return absl::InvalidArgumentError(OneLine(absl::StrCat("gguf: ", f.path(), ": key '", key, "' is ", Describe(*v),
-                                                           ", not an integer that fits ", name)));
+    return absl::InvalidArgumentError(absl::StrCat("gguf: ", f.path(), ": key '", key, "' is ", Describe(*v),
+                                                   ", not an integer that fits ", name));
   return std::numeric_limits<T>::is_signed ? static_cast<T>(s) : static_cast<T>(u);
 }
 }  // namespace

