@@ -64,7 +64,14 @@ class EagleObjective : public train::TrainObjective {
       : opts_(opts), store_(std::move(store)), target_(std::move(target)), head_(std::move(head)) {
     num_train_ = store_->num_sequences() - opts_.eval_sequences;
   }
-  void set_cache(std::unique_ptr<FeatureCache> cache) { cache_ = std::move(cache); }
+  // The cache keeps target ids; t2d_ maps them to draft indices (Nd: outside the draft vocabulary).
+  void set_cache(std::unique_ptr<FeatureCache> cache) {
+    cache_ = std::move(cache);
+    const at::Tensor ids = head_->draft_ids().to(torch::kCPU);
+    const int64_t Nd = ids.size(0);
+    t2d_ = at::full({target_->config().vocab_size}, Nd, torch::kInt64);
+    t2d_.index_put_({ids}, at::arange(Nd, torch::kInt64));
+  }
 
   absl::StatusOr<at::Tensor> Loss(LlamaModel&, int64_t step, int64_t micro) override {
     AUGUR_ASSIGN_OR_RETURN(Windows w, TrainWindows(step * opts_.train.grad_accum + micro));
@@ -93,7 +100,7 @@ class EagleObjective : public train::TrainObjective {
   LlamaModel target_;
   EagleHead head_;
   std::unique_ptr<FeatureCache> cache_;
-  mutable at::Tensor t2d_;  // int64 [V]: target id -> draft index (Nd outside), for the cache
+  at::Tensor t2d_;  // int64 [V]: target id -> draft index (Nd outside), for the cache
   int64_t num_train_ = 0;
   struct EvalGroup {
     Windows w;
@@ -176,13 +183,6 @@ TargetPass EagleObjective::TargetOnline(const Windows& w) {
 // the top k) and renormalized (p_draft).
 absl::StatusOr<TargetPass> EagleObjective::TargetCached(const Windows& w) const {
   const int64_t B = w.ids.size(0), T = w.ids.size(1), Nd = head_->draft_ids().size(0);
-  const int64_t V = target_->config().vocab_size;
-  if (t2d_.numel() == 0) {
-    std::vector<int64_t> map(V, Nd);  // Nd: "outside the draft vocabulary" (a spill column)
-    const at::Tensor ids = head_->draft_ids().to(torch::kCPU);
-    for (int64_t j = 0; j < Nd; ++j) map[ids[j].item<int64_t>()] = j;
-    t2d_ = torch::tensor(map, torch::kInt64);
-  }
   at::Tensor taps, p_full = at::zeros({B, T, Nd + 1}), greedy = at::zeros({B, T}, torch::kInt64);
   for (int64_t b = 0; b < B; ++b) {
     const auto& r = w.rows[b];

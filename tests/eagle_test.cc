@@ -72,6 +72,19 @@ double MaxRel(const at::Tensor& a, const at::Tensor& b) {
   return ((a - b).abs().max() / (b.abs().max() + 1e-12)).item<double>();
 }
 
+// The largest elementwise difference between the parameters of two saved eagle heads
+// (infinity when either does not load).
+double MaxHeadDiff(const std::string& dir_a, const std::string& dir_b) {
+  auto a = LoadEagleHead(dir_a), b = LoadEagleHead(dir_b);
+  EXPECT_TRUE(a.ok() && b.ok());
+  if (!a.ok() || !b.ok()) return INFINITY;
+  const auto pb = b->head->named_parameters();
+  double diff = 0;
+  for (const auto& p : a->head->named_parameters())
+    diff = std::max(diff, (p.value() - pb[p.key()]).abs().max().item<double>());
+  return diff;
+}
+
 class TempDir {
  public:
   TempDir() : path_(MakeTempDir("augur_eagle_test_")) {}
@@ -320,13 +333,7 @@ TEST_F(EagleDistillTest, RaisesHeldOutTauResumesExactlyAndDraftsExactly) {
   auto rest = Options("resumed", 60);
   rest.train.resume = true;
   ASSERT_TRUE(distill::DistillEagle(rest).ok());
-  auto a = LoadEagleHead(dir_.sub("eagle")), b = LoadEagleHead(dir_.sub("resumed"));
-  ASSERT_TRUE(a.ok() && b.ok());
-  const auto pb = b->head->named_parameters();
-  double diff = 0;
-  for (const auto& p : a->head->named_parameters())
-    diff = std::max(diff, (p.value() - pb[p.key()]).abs().max().item<double>());
-  EXPECT_LT(diff, 1e-6);
+  EXPECT_LT(MaxHeadDiff(dir_.sub("eagle"), dir_.sub("resumed")), 1e-6);
 
   // Greedy speculative output equals the target's own: chain and tree, native and LibTorch.
   torch::NoGradGuard g;
@@ -451,13 +458,7 @@ TEST_F(EagleDistillTest, FeatureCacheHoldsTheTargetRowsTrainsAsOnlineAndRefusesO
   rest.train.out_dir = dir_.sub("cached-resumed");
   rest.train.resume = true;
   ASSERT_TRUE(distill::DistillEagle(rest).ok());
-  auto a = LoadEagleHead(dir_.sub("cached")), b = LoadEagleHead(dir_.sub("cached-resumed"));
-  ASSERT_TRUE(a.ok() && b.ok());
-  const auto pb = b->head->named_parameters();
-  double diff = 0;
-  for (const auto& p : a->head->named_parameters())
-    diff = std::max(diff, (p.value() - pb[p.key()]).abs().max().item<double>());
-  EXPECT_LT(diff, 1e-6);
+  EXPECT_LT(MaxHeadDiff(dir_.sub("cached"), dir_.sub("cached-resumed")), 1e-6);
 
   // Refused, each in one line naming the file: other layers, another k, not a cache, a cache
   // whose offsets or ids (in the last, held-out sequence, read by validation) were tampered with.
